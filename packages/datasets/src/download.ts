@@ -135,20 +135,26 @@ async function fetchBody(
     clearTimeout(timer);
     timer = setTimeout(() => controller.abort(), timeoutMs);
   };
+  let response: Response | undefined;
   let receivedBytes = 0;
   let totalBytes: number | null = null;
+  const progress = (): string =>
+    totalBytes === null
+      ? `after ${receivedBytes} bytes`
+      : `after ${receivedBytes} of ${totalBytes} bytes`;
 
   restartTimer();
   try {
-    const response = await fetch(url, { signal: controller.signal });
+    response = await fetch(url, { signal: controller.signal });
     if (!response.ok) {
       await response.body?.cancel();
       throw new MirrorError(
         `HTTP ${response.status} ${response.statusText}`.trim(),
       );
     }
-    if (response.body === null)
+    if (response.body === null) {
       throw new MirrorError("the response has no body");
+    }
 
     // fetch decodes a Content-Encoding such as gzip, and Content-Length then counts the encoded
     // bytes, so it can neither bound nor check what the loop receives.
@@ -176,20 +182,24 @@ async function fetchBody(
       onProgress(receivedBytes, totalBytes);
     }
     if (totalBytes !== null && receivedBytes !== totalBytes) {
-      throw new MirrorError(
-        `connection closed after ${receivedBytes} of ${totalBytes} bytes`,
-      );
+      throw new MirrorError(`connection closed ${progress()}`);
     }
     return Buffer.concat(chunks);
   } catch (error) {
     if (error instanceof MirrorError) throw error;
+    if (controller.signal.aborted && response === undefined) {
+      throw new MirrorError(`timed out: no response within ${timeoutMs} ms`);
+    }
     if (controller.signal.aborted) {
       throw new MirrorError(
-        `timed out: no data for ${timeoutMs} ms, after ${receivedBytes} bytes`,
+        `timed out: no data for ${timeoutMs} ms, ${progress()}`,
       );
     }
+    if (response === undefined) {
+      throw new MirrorError(describeFetchError(error));
+    }
     throw new MirrorError(
-      `${describeFetchError(error)}, after ${receivedBytes} bytes`,
+      `connection lost ${progress()}: ${describeFetchError(error)}`,
     );
   } finally {
     clearTimeout(timer);

