@@ -28,7 +28,7 @@ export interface SplitInfo {
   labels: OfficialFile;
 }
 
-/** What this package knows about one dataset. */
+/** Names, splits, files and mirrors of one dataset. */
 export interface DatasetInfo {
   name: DatasetName;
   /** The dataset's name as its authors write it, for messages. */
@@ -143,7 +143,7 @@ export function isSplit(value: unknown): value is Split {
 
 /**
  * Returns the official file whose decompressed SHA-256 is `sha256`, with its dataset, split and
- * role, or undefined. Used to tell a user that a folder holds the other dataset or split.
+ * role, or undefined. Used to tell a user that a folder contains the other dataset or split.
  */
 export function findOfficialFile(sha256: string):
   | {

@@ -13,9 +13,9 @@ import { decompressIdx, isGzip } from "./idx.ts";
 const log = createDebug("ffads:datasets");
 
 /**
- * Slack over the decompressed size when bounding a download. Deflate adds about 5 bytes per
- * 64 KiB block to data it cannot compress, plus a short gzip header, so any copy of an official
- * file fits in its decompressed size plus this margin.
+ * Margin over the decompressed size when bounding a download. A raw copy has exactly the
+ * decompressed size and the official gzip files are less than 60% of it, so the margin only has
+ * to absorb gzip headers and a less effective compressor.
  */
 const DOWNLOAD_SLACK_BYTES = 1024 * 1024;
 

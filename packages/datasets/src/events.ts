@@ -31,7 +31,7 @@ export type DatasetEvent =
       dataset: DatasetName;
       fileName: string;
       url: string;
-      /** Where the verified file was written. */
+      /** Path of the verified file written. */
       path: string;
       byteLength: number;
     }

@@ -231,7 +231,7 @@ describe.skipIf(!HAS_FASHION_MNIST)(
       expect(Array.from(imageSet.labels.subarray(0, 4))).toEqual([9, 0, 0, 3]);
     });
 
-    it("skips a folder that holds MNIST", async () => {
+    it("skips a folder containing MNIST", async () => {
       const { imageSet } = await loadWithEvents(
         "fashion-mnist",
         "test",
@@ -411,7 +411,7 @@ describe("missing dataset", () => {
     );
   });
 
-  it("names a folder that holds the other dataset", async () => {
+  it("names a folder containing the other dataset", async () => {
     const error = await rejectionOf(
       loadDataset(
         "fashion-mnist",
@@ -472,7 +472,7 @@ describe("damaged or foreign files", () => {
     expect(error.message).toContain("verifyChecksums: false");
   });
 
-  it("names the official file a mismatch is", async () => {
+  it("identifies a mismatched official file", async () => {
     const dataDir = await makeTempDir();
     await symlink(
       join(MNIST_DATA_DIR, "train-labels-idx1-ubyte"),

@@ -130,7 +130,7 @@ interface ChecksumMismatch {
 
 type FolderResult =
   | { kind: "loaded"; imageSet: ImageSet }
-  /** The folder holds the other dataset's files, so the search goes on. */
+  /** The folder contains the other dataset's files, so the search goes on. */
   | { kind: "other-dataset"; reason: string; mismatch: ChecksumMismatch };
 
 /**

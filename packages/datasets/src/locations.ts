@@ -5,7 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import type { DatasetName, OfficialFile, SplitInfo } from "./catalog.ts";
 import type { LoadSettings } from "./settings.ts";
 
-/** Where the Debian package `dataset-fashion-mnist` installs the Fashion-MNIST gzip files. */
+/** Install folder of the Fashion-MNIST gzip files of the Debian package `dataset-fashion-mnist`. */
 export const FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist";
 
 /** A folder to search, or a source that was skipped, with the reason in `unavailable`. */
@@ -17,7 +17,7 @@ export type FolderLookup =
   | { found: true; imagesPath: string; labelsPath: string }
   | {
       found: false;
-      /** Why the folder does not hold the split, e.g. `does not exist`. */
+      /** Reason the folder does not contain the split, e.g. `does not exist`. */
       reason: string;
       imagesPath: string | null;
       labelsPath: string | null;
@@ -26,7 +26,7 @@ export type FolderLookup =
 /**
  * Lists the folders to search before the cache, in order: the `dataDir` option, FFADS_DATA_DIR,
  * then the bundled copy. For the first two, the dataset's subfolder comes before the folder
- * itself, so that a folder holding both datasets in subfolders works for each.
+ * itself, so that a folder containing both datasets in subfolders works for each.
  */
 export function searchPlaces(
   dataset: DatasetName,

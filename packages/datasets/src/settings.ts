@@ -48,7 +48,7 @@ export interface LoadSettings {
   envDataDir: string | undefined;
   useBundledCopies: boolean;
   cacheDir: string;
-  /** Where `cacheDir` came from, for messages, e.g. `FFADS_CACHE_DIR`. */
+  /** Origin of `cacheDir` for messages, e.g. `FFADS_CACHE_DIR`. */
   cacheDirOrigin: string;
   download: boolean;
   mirrors: readonly string[];
@@ -102,7 +102,7 @@ function resolveCacheDir(
   if (fromEnv !== undefined) {
     return { cacheDir: resolve(fromEnv), cacheDirOrigin: "FFADS_CACHE_DIR" };
   }
-  // The XDG Base Directory specification says to ignore a relative XDG_CACHE_HOME.
+  // The XDG Base Directory specification treats a relative XDG_CACHE_HOME as invalid.
   const xdg = nonEmpty(env.XDG_CACHE_HOME);
   if (xdg !== undefined && isAbsolute(xdg)) {
     return {

@@ -69,7 +69,7 @@ export function serveBytes(
   };
 }
 
-/** A handler that never answers. */
+/** A handler that never sends a response. */
 export function hang(): RouteHandler {
   return () => {};
 }
