@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+// A separate config so that tests do not load the Svelte plugin; the end-to-end tests build the
+// site with vite.config.ts themselves.
+export default defineConfig({
+  test: {
+    include: ["src/**/*.test.ts", "node/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+  },
+});
