@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import {
+  FFNetwork,
   presetRecipe,
   trainFF,
   evaluateAccuracy,
@@ -35,13 +36,25 @@ Object.assign(recipe.architecture, overrides.architecture ?? {});
 const train = load("train");
 const test = load("t10k");
 const started = Date.now();
+const network = FFNetwork.create(
+  recipe.architecture,
+  recipe.settings,
+  recipe.training.seed,
+);
+const evalSet = {
+  ...test,
+  count: 2000,
+  images: test.images.subarray(0, 2000 * 784),
+  labels: test.labels.subarray(0, 2000),
+};
 const result = await trainFF({
   recipe,
   train,
+  network,
   onEvent: (e) => {
     if (e.type === "epoch") {
       const acc = process.env.EVAL_EACH
-        ? evaluateAccuracy(result_network!, test)
+        ? evaluateAccuracy(network, evalSet)
         : NaN;
       console.log(
         `epoch ${e.layer ?? "*"}:${e.epoch} loss ${e.loss.map((l) => l.toFixed(4)).join(" ")} ${Math.round(e.epochMs)} ms t=${Math.round((Date.now() - started) / 1000)}s ${acc}`,
@@ -49,7 +62,6 @@ const result = await trainFF({
     }
   },
 });
-var result_network = result.network;
 const testAccuracy = evaluateAccuracy(result.network, test);
 console.log(
   JSON.stringify({

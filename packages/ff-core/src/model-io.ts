@@ -56,8 +56,13 @@ export interface ModelFile {
 /** Everything of model.json except the format fields and the weights manifest. */
 export type ModelMetadata = Omit<
   ModelFile,
-  "format" | "version" | "weightsManifest" | "architecture" | "createdAt"
->;
+  | "format"
+  | "version"
+  | "weightsManifest"
+  | "architecture"
+  | "createdAt"
+  | "kind"
+> & { kind?: "ff" };
 
 /** A network with the metadata it was saved with. */
 export interface LoadedModel {

@@ -152,10 +152,14 @@ export class FFNetwork {
   /** The activity of layer `index` for a layer input: relu(normalise(input) @ kernel + bias). */
   layerActivity(index: number, input: tf.Tensor2D): tf.Tensor2D {
     const layer = this.layers[index]!;
-    return tf.tidy(() =>
-      tf.relu(
-        tf.add(tf.matMul(this.normalizeRows(input), layer.kernel), layer.bias),
-      ),
+    return tf.tidy(
+      (): tf.Tensor2D =>
+        tf.relu(
+          tf.add(
+            tf.matMul(this.normalizeRows(input), layer.kernel),
+            layer.bias,
+          ),
+        ) as tf.Tensor2D,
     );
   }
 
@@ -289,7 +293,7 @@ export class FFNetwork {
         [-1, -1],
       );
       const imageProduct = tf.matMul(pixels, kernel) as tf.Tensor2D;
-      const squaredLength = tf.add(
+      const squaredLength: tf.Tensor1D = tf.add(
         tf.sum(tf.square(pixels), 1),
         this.settings.labelValue ** 2,
       );
@@ -346,7 +350,7 @@ export function normalizeRows(
   normalization: "l2" | "rms",
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    const squaredLength = tf.sum(tf.square(x), 1);
+    const squaredLength = tf.sum(tf.square(x), 1) as tf.Tensor1D;
     const norm = normFromSquaredLength(
       squaredLength,
       x.shape[1],

@@ -35,6 +35,11 @@ export interface TrainOptions {
   onEvent?: TrainEventListener;
   /** When aborted, training stops after the current step and the result says `stopped`. */
   signal?: AbortSignal;
+  /**
+   * A network to train further in place of a new one; its architecture must equal the recipe's.
+   * The result's `network` is this object.
+   */
+  network?: FFNetwork;
 }
 
 export interface TrainResult {
@@ -134,11 +139,24 @@ export class Trainer {
     this.recipe = options.recipe;
     const training = this.recipe.training;
     this.random = new SeededRandom(training.seed);
-    this.network = FFNetwork.create(
-      this.recipe.architecture,
-      this.recipe.settings,
-      this.random.nextInt(2 ** 31),
-    );
+    const initSeed = this.random.nextInt(2 ** 31);
+    this.network =
+      options.network ??
+      FFNetwork.create(
+        this.recipe.architecture,
+        this.recipe.settings,
+        initSeed,
+      );
+    if (
+      JSON.stringify(this.network.architecture) !==
+      JSON.stringify(this.recipe.architecture)
+    ) {
+      throw new FFError(
+        "INVALID_CONFIG",
+        `the network to train has layers ${this.network.architecture.layerSizes.join("-")} ` +
+          `but the recipe has ${this.recipe.architecture.layerSizes.join("-")}; use the same architecture`,
+      );
+    }
     this.count = Math.min(training.trainCount, options.train.count);
     this.labels = Int32Array.from(options.train.labels.subarray(0, this.count));
     this.labelTensor = tf.tensor1d(this.labels, "int32");
@@ -491,7 +509,7 @@ export class Trainer {
           ),
           layer.bias,
         ),
-      );
+      ) as tf.Tensor2D;
     const positiveActivity = activityOf(positives);
     const negativeActivity = activityOf(negatives);
     const activity = tf.concat(

@@ -1,0 +1,74 @@
+import {
+  loadDataset,
+  type DatasetEvent,
+  type DatasetName,
+  type ImageSet,
+  type Split,
+} from "@ffads/datasets";
+import type { LabelledImages } from "@ffads/ff-core";
+
+import type { BackendInfo } from "./backend.ts";
+import { UsageError } from "./errors.ts";
+
+/** Flags every command takes. */
+export interface GlobalFlags {
+  json: boolean;
+  verbose: boolean;
+  backend: string;
+}
+
+/** Loads a split, reporting downloads on stderr. */
+export async function loadSplit(
+  dataset: DatasetName,
+  split: Split,
+  options: { dataDir: string | undefined; download: boolean },
+  report: (line: string) => void,
+): Promise<ImageSet> {
+  return loadDataset(dataset, split, {
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.download ? { download: true } : {}),
+    onEvent: (event: DatasetEvent) => {
+      if (event.type === "download-start")
+        report(`downloading ${event.fileName} from ${event.url}`);
+      if (event.type === "mirror-failed")
+        report(`mirror failed for ${event.fileName}: ${event.message}`);
+      if (event.type === "download-complete") report(`saved ${event.path}`);
+    },
+  });
+}
+
+/** The first `limit` images of a set, or all of them when `limit` is undefined. */
+export function firstImages(
+  set: ImageSet,
+  limit: number | undefined,
+): LabelledImages {
+  const pixels = set.rows * set.cols;
+  const count = limit === undefined ? set.count : Math.min(limit, set.count);
+  return {
+    images: set.images.subarray(0, count * pixels),
+    labels: set.labels.subarray(0, count),
+    count,
+    pixels,
+  };
+}
+
+/** Parses a comma-separated list of positive integers, e.g. `500,500`. */
+export function parseSizeList(text: string, flag: string): number[] {
+  const parts = text.split(",").map((part) => part.trim());
+  const sizes = parts.map((part) => Number(part));
+  if (
+    parts.length === 0 ||
+    sizes.some(
+      (size, i) => parts[i] === "" || !Number.isInteger(size) || size < 1,
+    )
+  ) {
+    throw new UsageError(
+      `${flag} "${text}" is invalid; give positive integers separated by commas, e.g. 500,500`,
+    );
+  }
+  return sizes;
+}
+
+export function describeBackend(backend: BackendInfo): string {
+  return `backend: ${backend.name} (${backend.source})`;
+}

@@ -1,0 +1,323 @@
+import yargs, { type Argv } from "yargs";
+
+import { DATASET_NAMES } from "@ffads/datasets";
+import { PRESETS } from "@ffads/ff-core";
+
+import { BACKEND_CHOICES } from "./backend.ts";
+import { formatEvalSummary, runEval, type EvalFlags } from "./commands/eval.ts";
+import {
+  formatTrainSummary,
+  runTrain,
+  type TrainFlags,
+} from "./commands/train.ts";
+import {
+  EXIT_INTERRUPTED,
+  EXIT_RUNTIME_ERROR,
+  EXIT_USAGE,
+  InterruptedError,
+  UsageError,
+} from "./errors.ts";
+
+/** Output streams, replaceable in tests. */
+export interface Streams {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const defaultStreams: Streams = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+/** Error codes of the packages that mean the user passed an impossible setting. */
+const USAGE_ERROR_CODES = new Set([
+  "INVALID_CONFIG",
+  "INVALID_OPTION",
+  "USAGE",
+]);
+
+/**
+ * Runs the `ff` command line and returns the exit code: 0 on success, 2 for invalid flags,
+ * 1 for runtime errors and 130 when interrupted.
+ */
+export async function main(
+  argv: string[],
+  streams: Streams = defaultStreams,
+): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (): void => {
+    if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    streams.stderr(
+      "\nstopping after the current step (press Ctrl-C again to quit at once)\n",
+    );
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  let exitCode = 0;
+  let verbose = argv.includes("--verbose");
+  let usageFailure: string | null = null;
+  try {
+    const parser = buildParser(argv, streams, controller.signal, (message) => {
+      usageFailure = message;
+    });
+    await parser.parseAsync();
+    if (usageFailure !== null) {
+      streams.stderr(
+        `ff: error: ${usageFailure}\nRun "pnpm ff --help" for usage.\n`,
+      );
+      exitCode = EXIT_USAGE;
+    }
+  } catch (error) {
+    if (usageFailure !== null) {
+      streams.stderr(
+        `ff: error: ${usageFailure}\nRun "pnpm ff --help" for usage.\n`,
+      );
+      exitCode = EXIT_USAGE;
+    } else {
+      exitCode = reportError(error, verbose, streams);
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+  }
+  return exitCode;
+}
+
+function reportError(
+  error: unknown,
+  verbose: boolean,
+  streams: Streams,
+): number {
+  const err = error instanceof Error ? error : new Error(String(error));
+  const code = (err as { code?: unknown }).code;
+  const message = err.message.replace(/\s*\n\s*/g, " ");
+  if (err instanceof InterruptedError) {
+    streams.stderr(`ff: ${message}\n`);
+    return EXIT_INTERRUPTED;
+  }
+  streams.stderr(`ff: error: ${verbose ? (err.stack ?? message) : message}\n`);
+  if (
+    err instanceof UsageError ||
+    (typeof code === "string" && USAGE_ERROR_CODES.has(code))
+  )
+    return EXIT_USAGE;
+  if (!verbose)
+    streams.stderr("Run again with --verbose for the stack trace.\n");
+  return EXIT_RUNTIME_ERROR;
+}
+
+function buildParser(
+  argv: string[],
+  streams: Streams,
+  signal: AbortSignal,
+  onUsageFailure: (message: string) => void,
+): Argv {
+  const print = (value: string): void => streams.stdout(`${value}\n`);
+  return yargs(argv)
+    .scriptName("ff")
+    .usage(
+      "Usage: pnpm ff <command> [options]\n\nForward-Forward training and Accuracy Differential Saliency.",
+    )
+    .option("backend", {
+      choices: BACKEND_CHOICES,
+      default: "auto" as const,
+      describe:
+        "tfjs backend: auto tries tensorflow (tfjs-node-gpu, then tfjs-node), then wasm, then cpu",
+    })
+    .option("json", {
+      type: "boolean",
+      default: false,
+      describe: "print the summary as JSON on stdout",
+    })
+    .option("verbose", {
+      type: "boolean",
+      default: false,
+      describe: "print stack traces of errors",
+    })
+    .command(
+      "train",
+      "train a Forward-Forward network and write a model folder",
+      (command) =>
+        command
+          .option("dataset", {
+            choices: DATASET_NAMES,
+            default: "mnist" as const,
+            describe: "dataset to train on",
+          })
+          .option("preset", {
+            choices: Object.keys(PRESETS),
+            default: "default",
+            describe: `recipe to start from: ${Object.values(PRESETS)
+              .map((recipe) => `${recipe.name}: ${recipe.description}`)
+              .join("; ")}`,
+          })
+          .option("epochs", {
+            type: "number",
+            describe:
+              "epochs per layer (sequential) or in all (joint) [preset]",
+          })
+          .option("batch-size", {
+            type: "number",
+            describe: "images per mini-batch, 0 for full batch [preset]",
+          })
+          .option("layers", {
+            type: "string",
+            describe:
+              "hidden layer sizes, comma-separated, e.g. 500,500 [preset]",
+          })
+          .option("learning-rate", {
+            type: "number",
+            describe: "Adam learning rate [preset]",
+          })
+          .option("learning-rate-decay", {
+            type: "number",
+            describe:
+              "factor applied to the learning rate after each epoch, in (0, 1] [preset]",
+          })
+          .option("threshold", {
+            type: "number",
+            describe: "goodness threshold of the FF loss [preset]",
+          })
+          .option("seed", {
+            type: "number",
+            describe:
+              "random seed for weights, shuffling and negatives [preset]",
+          })
+          .option("schedule", {
+            choices: ["sequential", "joint"] as const,
+            describe:
+              "sequential: each layer trained to the end before the next; joint: all layers every step [preset]",
+          })
+          .option("negatives", {
+            choices: ["fixed", "resample", "hard"] as const,
+            describe:
+              "negative labels: fixed random, resampled each epoch, or hard (most confusable) [preset]",
+          })
+          .option("normalization", {
+            choices: ["l2", "rms"] as const,
+            describe: "layer input normalisation [preset]",
+          })
+          .option("goodness", {
+            choices: ["mean", "sum"] as const,
+            describe: "goodness: mean or sum of squared activities [preset]",
+          })
+          .option("train-count", {
+            type: "number",
+            describe:
+              "training images taken from the start of the train split [preset]",
+          })
+          .option("out", {
+            type: "string",
+            describe: "model folder to write [runs/<dataset>-<preset>/model]",
+          })
+          .option("overwrite", {
+            type: "boolean",
+            default: false,
+            describe: "replace a model already in --out",
+          })
+          .option("data-dir", {
+            type: "string",
+            describe:
+              "folder with the dataset IDX files (raw or .gz), searched first",
+          })
+          .option("download", {
+            type: "boolean",
+            default: false,
+            describe:
+              "download the dataset into the cache if it is found nowhere",
+          })
+          .check(
+            checkNumbers([
+              "epochs",
+              "batch-size",
+              "learning-rate",
+              "learning-rate-decay",
+              "threshold",
+              "seed",
+              "train-count",
+            ]),
+          ),
+      async (args) => {
+        const summary = await runTrain(args as unknown as TrainFlags, signal);
+        print(
+          args.json
+            ? JSON.stringify(summary, null, 2)
+            : formatTrainSummary(summary),
+        );
+      },
+    )
+    .command(
+      "eval",
+      "measure the accuracy of a saved model",
+      (command) =>
+        command
+          .option("model", {
+            type: "string",
+            demandOption: true,
+            describe: "model folder written by ff train",
+          })
+          .option("dataset", {
+            choices: DATASET_NAMES,
+            describe: "dataset [the one the model was trained on]",
+          })
+          .option("split", {
+            choices: ["test", "train"] as const,
+            default: "test" as const,
+            describe: "split to evaluate on",
+          })
+          .option("limit", {
+            type: "number",
+            describe: "evaluate only the first N images [all]",
+          })
+          .option("data-dir", {
+            type: "string",
+            describe:
+              "folder with the dataset IDX files (raw or .gz), searched first",
+          })
+          .option("download", {
+            type: "boolean",
+            default: false,
+            describe:
+              "download the dataset into the cache if it is found nowhere",
+          })
+          .check(checkNumbers(["limit"])),
+      async (args) => {
+        const summary = await runEval(args as unknown as EvalFlags);
+        print(
+          args.json
+            ? JSON.stringify(summary, null, 2)
+            : formatEvalSummary(summary),
+        );
+      },
+    )
+    .demandCommand(1, "name a command: train, eval, ads or view")
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias("help", "h")
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .exitProcess(false)
+    .fail((message, error) => {
+      if (error) throw error;
+      onUsageFailure(message);
+      throw new UsageError(message);
+    });
+}
+
+/** A yargs check that the named numeric flags, when given, are finite non-negative numbers. */
+function checkNumbers(
+  names: string[],
+): (args: Record<string, unknown>) => true {
+  return (args) => {
+    for (const name of names) {
+      const value = args[name];
+      if (value === undefined) continue;
+      if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+        throw new UsageError(
+          `--${name} ${String(value)} is invalid; give a non-negative number`,
+        );
+      }
+    }
+    return true;
+  };
+}
