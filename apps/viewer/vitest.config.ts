@@ -7,5 +7,8 @@ export default defineConfig({
     include: ["src/**/*.test.ts", "node/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 120_000,
+    // The end-to-end tests start Chromium and may build the site; one file at a time keeps them
+    // within their timeouts on a 2-core machine.
+    fileParallelism: false,
   },
 });
