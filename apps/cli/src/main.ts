@@ -22,11 +22,14 @@ import {
 export interface Streams {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Whether stderr is a terminal, where progress bars redraw in place. */
+  interactive?: boolean;
 }
 
 const defaultStreams: Streams = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  interactive: Boolean(process.stderr.isTTY),
 };
 
 /** Error codes of the packages that mean the user passed an impossible setting. */
@@ -60,7 +63,12 @@ export async function main(
     const parser = buildParser(argv, streams, controller.signal, (message) => {
       usageFailure = message;
     });
-    await parser.parseAsync();
+    let helpText = "";
+    await parser.parseAsync(argv, {}, (_error, _args, output) => {
+      helpText = output;
+    });
+    if (helpText !== "" && usageFailure === null)
+      streams.stdout(`${helpText}\n`);
     if (usageFailure !== null) {
       streams.stderr(
         `ff: error: ${usageFailure}\nRun "pnpm ff --help" for usage.\n`,
@@ -112,7 +120,7 @@ function buildParser(
   onUsageFailure: (message: string) => void,
 ): Argv {
   const print = (value: string): void => streams.stdout(`${value}\n`);
-  return yargs(argv)
+  return yargs()
     .scriptName("ff")
     .usage(
       "Usage: pnpm ff <command> [options]\n\nForward-Forward training and Accuracy Differential Saliency.",
@@ -237,7 +245,11 @@ function buildParser(
             ]),
           ),
       async (args) => {
-        const summary = await runTrain(args as unknown as TrainFlags, signal);
+        const summary = await runTrain(
+          args as unknown as TrainFlags,
+          signal,
+          streams,
+        );
         print(
           args.json
             ? JSON.stringify(summary, null, 2)
@@ -281,7 +293,7 @@ function buildParser(
           })
           .check(checkNumbers(["limit"])),
       async (args) => {
-        const summary = await runEval(args as unknown as EvalFlags);
+        const summary = await runEval(args as unknown as EvalFlags, streams);
         print(
           args.json
             ? JSON.stringify(summary, null, 2)

@@ -4,10 +4,16 @@ export class ProgressBar {
   private lastDrawMs = 0;
   private drawn = false;
 
+  /**
+   * @param write receives the text, normally `process.stderr.write`
+   * @param interactive whether the output is a terminal, where the bar is redrawn in place
+   * @param columns terminal width in characters, to keep the bar on one line
+   */
   constructor(
     private readonly label: string,
-    private readonly stream: NodeJS.WriteStream = process.stderr,
-    private readonly interactive: boolean = Boolean(process.stderr.isTTY),
+    private readonly write: (text: string) => void,
+    private readonly interactive: boolean,
+    private readonly columns = 120,
   ) {}
 
   get isInteractive(): boolean {
@@ -26,22 +32,21 @@ export class ProgressBar {
     const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
     const eta = formatEta(now - this.started, fraction);
     const line = `${this.label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${detail} ETA ${eta}`;
-    const columns = this.stream.columns ?? 120;
-    this.stream.write(`\r\x1b[2K${line.slice(0, Math.max(20, columns - 1))}`);
+    this.write(`\r\x1b[2K${line.slice(0, Math.max(20, this.columns - 1))}`);
     this.drawn = true;
   }
 
   /** Prints a line that stays: on a TTY above the bar, otherwise as it is. */
   log(line: string): void {
-    if (this.interactive && this.drawn) this.stream.write("\r\x1b[2K");
-    this.stream.write(`${line}\n`);
+    if (this.interactive && this.drawn) this.write("\r\x1b[2K");
+    this.write(`${line}\n`);
     this.drawn = false;
     this.lastDrawMs = 0;
   }
 
   /** Clears the bar. */
   finish(): void {
-    if (this.interactive && this.drawn) this.stream.write("\r\x1b[2K");
+    if (this.interactive && this.drawn) this.write("\r\x1b[2K");
     this.drawn = false;
   }
 }

@@ -131,7 +131,7 @@ export const DEFAULT_RECIPE: Recipe = {
 export const TINY_RECIPE: Recipe = {
   name: "tiny",
   description:
-    "784-100, mini-batches of 100, Adam 0.01, hard negatives, 1 epoch (for smoke tests)",
+    "784-100, mini-batches of 50, Adam 0.03, hard negatives, 3 epochs on 10,000 images (seconds, for smoke tests)",
   architecture: {
     layerSizes: [784, 100],
     normalization: "l2",
@@ -140,8 +140,10 @@ export const TINY_RECIPE: Recipe = {
   settings: { ...DEFAULT_RECIPE.settings },
   training: {
     ...DEFAULT_RECIPE.training,
-    epochs: 1,
-    learningRate: 0.01,
+    epochs: 3,
+    batchSize: 50,
+    learningRate: 0.03,
+    learningRateDecay: 1,
     trainCount: 10000,
   },
 };

@@ -6,6 +6,7 @@ import { evaluateAccuracy, loadModel } from "@ffads/ff-core";
 import { selectBackend, type BackendChoice } from "../backend.ts";
 import { describeBackend, firstImages, loadSplit } from "../common.ts";
 import { UsageError } from "../errors.ts";
+import type { Streams } from "../main.ts";
 import { formatDuration, ProgressBar } from "../progress.ts";
 
 export interface EvalFlags {
@@ -29,9 +30,16 @@ export interface EvalSummary {
 }
 
 /** `ff eval`: the accuracy of a saved model on a split. */
-export async function runEval(flags: EvalFlags): Promise<EvalSummary> {
+export async function runEval(
+  flags: EvalFlags,
+  streams: Streams,
+): Promise<EvalSummary> {
   const started = performance.now();
-  const progress = new ProgressBar("eval");
+  const progress = new ProgressBar(
+    "eval",
+    streams.stderr,
+    streams.interactive ?? false,
+  );
   const backend = await selectBackend(flags.backend);
   progress.log(describeBackend(backend));
   const directory = path.resolve(flags.model);

@@ -20,6 +20,7 @@ import {
   parseSizeList,
 } from "../common.ts";
 import { InterruptedError, UsageError } from "../errors.ts";
+import type { Streams } from "../main.ts";
 import { formatDuration, ProgressBar } from "../progress.ts";
 
 export interface TrainFlags {
@@ -95,6 +96,7 @@ export function recipeFromFlags(flags: TrainFlags, inputSize: number): Recipe {
 export async function runTrain(
   flags: TrainFlags,
   signal: AbortSignal,
+  streams: Streams,
 ): Promise<TrainSummary> {
   const started = performance.now();
   const out = path.resolve(
@@ -105,7 +107,11 @@ export async function runTrain(
       `${out} already holds a model; pass --overwrite to replace it, or choose another --out`,
     );
   }
-  const progress = new ProgressBar("train");
+  const progress = new ProgressBar(
+    "train",
+    streams.stderr,
+    streams.interactive ?? false,
+  );
   const backend = await selectBackend(flags.backend);
   progress.log(describeBackend(backend));
 
