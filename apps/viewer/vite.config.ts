@@ -5,6 +5,9 @@ import { defineConfig, type Plugin } from "vite";
 // crossorigin stylesheets on file:// pages, so the app is bundled as one classic IIFE script.
 export default defineConfig({
   base: "./",
+  // The app has no client-side routes. With "mpa", the dev server returns 404 for a missing run
+  // file instead of index.html, and the viewer needs the 404 to detect a run's layout.
+  appType: "mpa",
   plugins: [svelte(), classicScriptTags()],
   build: {
     outDir: "dist",

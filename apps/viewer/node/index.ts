@@ -25,16 +25,19 @@ import {
 import { ensureSiteBuild, exists } from "./site-build.ts";
 import { startStaticServer } from "./static-server.ts";
 
-/** A run to copy into the build: a run folder (model/ and saliency/) or a bare saliency folder. */
+/**
+ * A run to copy into the build: a run folder (model/ and saliency/), a bare saliency folder or a
+ * bare model folder.
+ */
 export interface ViewerRun {
-  /** The run's name in the viewer and its folder name in the build: letters, digits, ".", "_", "-". */
+  /** The run's name in the viewer and its folder name in the build (letters, digits, ".", "_", "-"). */
   name: string;
   dir: string;
 }
 
 export interface BuildViewerOptions {
   runs: ViewerRun[];
-  /** The folder to write the site into: missing, empty, or an earlier build of this function. */
+  /** The folder to write the site into: missing, empty, or an earlier output of `buildViewer`. */
   outDir: string;
   /**
    * Whether to write runs/embedded.js, a script with the runs' JSON and .npy files in base64, so
@@ -49,7 +52,7 @@ export interface ServeViewerOptions {
   port?: number;
   /** Address to listen on; default 127.0.0.1, so only this machine can connect. */
   host?: string;
-  /** Where to build the site; default a temporary folder that `close` removes. */
+  /** The folder to build the site in. By default a temporary folder, which `close` removes. */
   outDir?: string;
 }
 
@@ -151,7 +154,7 @@ interface LocatedRun {
 /**
  * Finds the saliency folder and the model folder of a run: `dir/saliency` or `dir` itself for the
  * saliency folder, and `dir/model`, the folder the manifest names, or `dir` itself for the model.
- * Only the layout is checked here; the viewer reports invalid contents when it opens the run.
+ * Only the layout is checked here, because the viewer reports invalid contents when it opens the run.
  */
 async function locateRun(run: ViewerRun): Promise<LocatedRun> {
   const dir = path.resolve(run.dir);

@@ -45,7 +45,7 @@ export async function ensureSiteBuild(): Promise<string> {
   try {
     await rename(tempDir, siteDir);
   } catch (error) {
-    // Another process finished the same build first; its result is identical.
+    // Another process finished the same build first, and its result is identical.
     if (!(await exists(path.join(siteDir, "index.html")))) throw error;
     await rm(tempDir, { recursive: true, force: true });
   }

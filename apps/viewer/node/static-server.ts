@@ -29,7 +29,7 @@ export interface StaticServer {
 
 /**
  * Serves the files under `root` on `host`:`port` (port 0 picks a free port). Only GET and HEAD
- * are answered, a folder serves its index.html, and paths that leave `root` get 404.
+ * requests are served. A folder serves its index.html, and paths that leave `root` get 404.
  */
 export async function startStaticServer(
   root: string,

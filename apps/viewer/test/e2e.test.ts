@@ -287,7 +287,7 @@ describe("viewer in Chromium", () => {
     const box = (await map.boundingBox())!;
     const cell = box.width / FIXTURE.cols;
     await page.mouse.move(box.x + 5.5 * cell, box.y + 0.5 * cell);
-    // The cell holds float32 0.1, which prints as 0.1, not 0.10000000149.
+    // The cell contains float32 0.1, which prints as 0.1, not 0.10000000149.
     await expect
       .poll(() => pane(page).getByTestId("tooltip").textContent())
       .toBe("row 0, col 5: 0.1 accuracy points");
@@ -448,7 +448,7 @@ describe("viewer in Chromium", () => {
   it("opens dropped files", async () => {
     const page = await openPage();
     await expectCell(pane(page).getByTestId("dataset-map"), 0, 0, RED_END);
-    // Chromium cannot drop real folders in headless mode, so the test drops the files of a
+    // A script cannot put a folder into a DataTransfer, so the test drops the files of a
     // saliency folder, fetched from the server, as a synthetic drop event.
     await page.evaluate(async () => {
       const names = [

@@ -4,10 +4,10 @@
  */
 import { colormapColor, type ColormapName } from "@ffads/ads/format";
 
-/** Which values of a map to show: `positive` and `negative` set the others to 0. */
+/** A filter on the sign of map values: `positive` and `negative` set the other values to 0. */
 export type SignFilter = "all" | "positive" | "negative" | "absolute";
 
-/** Where the map drawn over each sample image comes from. */
+/** The source of the map drawn over each sample image: its class, the dataset or the image. */
 export type OverlaySource = "class" | "dataset" | "image";
 
 /** The controls that change how maps are coloured. */
@@ -35,11 +35,11 @@ export function displayValue(
   value: number,
   settings: Pick<DisplaySettings, "colormap" | "sign">,
 ): number {
-  let shown = value;
-  if (settings.sign === "positive") shown = value < 0 ? 0 : value;
-  else if (settings.sign === "negative") shown = value > 0 ? 0 : value;
-  else if (settings.sign === "absolute") shown = Math.abs(value);
-  return settings.colormap === "sequential" ? Math.abs(shown) : shown;
+  let filtered = value;
+  if (settings.sign === "positive") filtered = value < 0 ? 0 : value;
+  else if (settings.sign === "negative") filtered = value > 0 ? 0 : value;
+  else if (settings.sign === "absolute") filtered = Math.abs(value);
+  return settings.colormap === "sequential" ? Math.abs(filtered) : filtered;
 }
 
 /**
@@ -54,8 +54,8 @@ export function colorRange(
   const magnitudes: number[] = [];
   for (const map of maps) {
     for (let i = 0; i < map.length; i++) {
-      const shown = Math.abs(displayValue(map[i]!, settings));
-      if (Number.isFinite(shown)) magnitudes.push(shown);
+      const magnitude = Math.abs(displayValue(map[i]!, settings));
+      if (Number.isFinite(magnitude)) magnitudes.push(magnitude);
     }
   }
   if (magnitudes.length === 0) return 0;

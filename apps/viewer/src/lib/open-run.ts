@@ -104,9 +104,9 @@ async function findSaliencyFolder(
 }
 
 /**
- * Returns the run roots among the relative paths of a chosen or dropped folder: for each
- * saliency folder (a folder with manifest.json) and each model folder (with model.json), its
- * parent when the folder is named `saliency` or `model`, else the folder itself. Sorted.
+ * Returns the sorted run roots among the relative paths of a chosen or dropped folder. A saliency
+ * folder contains manifest.json and a model folder contains model.json. Its run root is its
+ * parent when it is named `saliency` or `model`, else the folder itself.
  */
 export function findRunRoots(paths: readonly string[]): string[] {
   const roots = new Set<string>();

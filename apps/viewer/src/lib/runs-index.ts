@@ -17,7 +17,7 @@ export interface RunsIndexEntry {
   path: string;
 }
 
-/** What runs/embedded.js assigns to `globalThis[EMBEDDED_RUNS_GLOBAL]`. */
+/** The value that runs/embedded.js assigns to `globalThis[EMBEDDED_RUNS_GLOBAL]`. */
 export interface EmbeddedRuns {
   index: RunsIndex;
   /** Base64 contents of the embedded files, keyed by their path relative to the site root. */

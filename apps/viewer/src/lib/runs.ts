@@ -9,7 +9,8 @@ import {
 
 /**
  * Returns the runs of the build and, when runs/index.json exists but is invalid, the problem. A
- * build without runs, a page on file:// (where fetch is blocked) and the dev server yield none.
+ * build without runs and a page on file:// without embedded runs (fetch is blocked there) yield
+ * none.
  */
 export async function loadRunsIndex(
   embedded: EmbeddedRuns | null,
@@ -23,7 +24,7 @@ export async function loadRunsIndex(
   } catch {
     return { runs: [], problem: null };
   }
-  // A dev server may answer a missing file with the app's index.html.
+  // A server with a single-page-app fallback returns index.html for a missing file.
   const isHtml =
     response.headers.get("content-type")?.includes("text/html") ?? false;
   if (!response.ok || isHtml) return { runs: [], problem: null };
