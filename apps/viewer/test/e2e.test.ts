@@ -70,6 +70,21 @@ beforeAll(async () => {
     encodeNpy({ shape: [10, 784], data: new Float32Array(7840) }),
   );
 
+  // "invalid" has a manifest with an invalid window and no clean accuracy.
+  const invalidDir = path.join(workDir, "invalid");
+  await cp(fixtureDir, invalidDir, { recursive: true });
+  const invalidManifestFile = path.join(
+    invalidDir,
+    "saliency",
+    "manifest.json",
+  );
+  const invalidManifest = JSON.parse(
+    await readFile(invalidManifestFile, "utf8"),
+  );
+  invalidManifest.window = 0;
+  delete invalidManifest.cleanAccuracy;
+  await writeFile(invalidManifestFile, JSON.stringify(invalidManifest));
+
   // "markup" puts HTML into class names, which must show as text.
   const markupDir = path.join(workDir, "markup");
   await cp(fixtureDir, markupDir, { recursive: true });
@@ -84,6 +99,7 @@ beforeAll(async () => {
     { name: "broken", dir: brokenDir },
     { name: "bare", dir: path.join(fixtureDir, "saliency") },
     { name: "markup", dir: markupDir },
+    { name: "invalid", dir: invalidDir },
   ];
   served = await serveViewer({ runs, port: 0, host: "127.0.0.1" });
   const built = await buildViewer({ runs, outDir: path.join(workDir, "site") });
@@ -351,6 +367,13 @@ describe("viewer in Chromium", () => {
   it("shows two runs side by side on one scale", async () => {
     const page = await openPage("?run=runs/fixture&run=runs/second");
     await expect.poll(() => page.getByTestId("run-pane").count()).toBe(2);
+    // URL parameters that name runs of the build select those runs, by name.
+    expect(
+      await page
+        .getByTestId("run-right")
+        .locator("option:checked")
+        .textContent(),
+    ).toBe("second");
     const left = pane(page, 0).getByTestId("dataset-map");
     const right = pane(page, 1).getByTestId("dataset-map");
     // "second" doubles the map, so on the shared scale [-40, 40] the left +20 is halfway.
@@ -371,11 +394,25 @@ describe("viewer in Chromium", () => {
     await page.getByTestId("run-left").selectOption({ label: "broken" });
     const error = page.getByTestId("error");
     await expect
-      .poll(() => error.textContent())
-      .toContain(
-        `${served.url}runs/broken/saliency/classAds.npy: the array has shape [10, 784], but manifest.json lists [10, 28, 28] for arrays.classAds`,
-      );
+      .poll(() => error.getByTestId("error-file").textContent())
+      .toBe(`${served.url}runs/broken/saliency/classAds.npy:`);
+    expect(await error.getByTestId("error-problem").allTextContents()).toEqual([
+      "the array has shape [10, 784], but manifest.json lists [10, 28, 28] for arrays.classAds",
+    ]);
     expect(await page.getByTestId("run-pane").count()).toBe(0);
+    await page.close();
+  });
+
+  it("lists every invalid manifest field", async () => {
+    const page = await openPage("?run=runs/invalid");
+    const error = page.getByTestId("error");
+    await expect
+      .poll(() => error.getByTestId("error-file").textContent())
+      .toBe(`${served.url}runs/invalid/saliency/manifest.json:`);
+    expect(await error.getByTestId("error-problem").allTextContents()).toEqual([
+      'field "window" must be an integer >= 1, found 0',
+      'field "cleanAccuracy" is missing; expected a fraction in [0, 1]',
+    ]);
     await page.close();
   });
 
@@ -439,9 +476,13 @@ describe("viewer in Chromium", () => {
   it("reports a malformed folder chosen with the picker", async () => {
     const page = await openPage();
     await page.getByTestId("folder-picker").setInputFiles(brokenDir);
+    const error = page.getByTestId("error");
     await expect
-      .poll(() => page.getByTestId("error").textContent())
-      .toContain("broken/saliency/classAds.npy: the array has shape [10, 784]");
+      .poll(() => error.getByTestId("error-file").textContent())
+      .toBe("broken/saliency/classAds.npy:");
+    expect(await error.getByTestId("error-problem").textContent()).toMatch(
+      /^the array has shape \[10, 784\]/,
+    );
     await page.close();
   });
 
