@@ -5,6 +5,7 @@ import { PRESETS } from "@ffads/ff-core";
 
 import { BACKEND_CHOICES } from "./backend.ts";
 import { formatEvalSummary, runEval, type EvalFlags } from "./commands/eval.ts";
+import { formatViewSummary, runView, type ViewFlags } from "./commands/view.ts";
 import {
   formatTrainSummary,
   runTrain,
@@ -50,9 +51,7 @@ export async function main(
   const controller = new AbortController();
   const onSignal = (): void => {
     if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
-    streams.stderr(
-      "\nstopping after the current step (press Ctrl-C again to quit at once)\n",
-    );
+    streams.stderr("\nstopping; press Ctrl-C again to quit at once\n");
     controller.abort();
   };
   process.on("SIGINT", onSignal);
@@ -298,6 +297,47 @@ function buildParser(
           args.json
             ? JSON.stringify(summary, null, 2)
             : formatEvalSummary(summary),
+        );
+      },
+    )
+    .command(
+      "view <runs..>",
+      "build the static viewer with run folders copied in, or serve it",
+      (command) =>
+        command
+          .positional("runs", {
+            type: "string",
+            array: true,
+            describe:
+              "run folders (model/ and saliency/ side by side), saliency folders or model folders",
+          })
+          .option("out", {
+            type: "string",
+            default: "runs/viewer",
+            describe: "folder to write the site to",
+          })
+          .option("serve", {
+            type: "boolean",
+            default: false,
+            describe:
+              "serve the site on 127.0.0.1 instead of writing it, until Ctrl-C",
+          })
+          .option("port", {
+            type: "number",
+            default: 0,
+            describe: "port for --serve; 0 picks a free one",
+          })
+          .check(checkNumbers(["port"])),
+      async (args) => {
+        const summary = await runView(
+          args as unknown as ViewFlags,
+          signal,
+          streams,
+        );
+        print(
+          args.json
+            ? JSON.stringify(summary, null, 2)
+            : formatViewSummary(summary),
         );
       },
     )
