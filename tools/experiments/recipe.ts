@@ -63,6 +63,31 @@ const result = await trainFF({
   },
 });
 const testAccuracy = evaluateAccuracy(result.network, test);
+{
+  // Accuracy of each layer's goodness alone.
+  const perLayer = tf.tidy(() => {
+    const raw = tf.div(
+      tf.tensor2d(Float32Array.from(test.images), [test.count, 784]),
+      255,
+    ) as tf.Tensor2D;
+    const goodness = result.network.allLabelGoodness(
+      result.network.standardize(raw),
+    ); // [N, 10, L]
+    const layers = goodness.shape[2];
+    const out: number[] = [];
+    for (let l = 0; l < layers; l++) {
+      const predicted = tf
+        .argMax(tf.squeeze(tf.slice(goodness, [0, 0, l], [-1, -1, 1]), [2]), 1)
+        .dataSync();
+      let correct = 0;
+      for (let i = 0; i < test.count; i++)
+        if (predicted[i] === test.labels[i]) correct++;
+      out.push(correct / test.count);
+    }
+    return out;
+  });
+  console.log("per-layer accuracy:", perLayer.join(" "));
+}
 console.log(
   JSON.stringify({
     overrides,
