@@ -113,6 +113,7 @@ describe("ff command line", () => {
       "--learning-rate",
       "--threshold",
       "--seed",
+      "--threads",
       "--backend",
       "--out",
       "--json",
@@ -168,6 +169,38 @@ describe("ff command line", () => {
     ]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain("--overwrite");
+  }, 120_000);
+});
+
+describe("ff train --threads", () => {
+  it("writes the same weights with 2 threads as with 1", async () => {
+    const weights: Buffer[] = [];
+    for (const threads of ["1", "2"]) {
+      const out = path.join(directory, `threads-${threads}`, "model");
+      const trained = await run([
+        "train",
+        "--preset",
+        "tiny",
+        "--layers",
+        "64,32",
+        "--train-count",
+        "2000",
+        "--epochs",
+        "1",
+        "--threads",
+        threads,
+        "--backend",
+        "wasm",
+        "--out",
+        out,
+      ]);
+      expect(trained.code).toBe(0);
+      expect(
+        trained.stderr.includes("pipelining the layers over 2 threads"),
+      ).toBe(threads === "2");
+      weights.push(await readFile(path.join(out, "weights.bin")));
+    }
+    expect(weights[1]!.equals(weights[0]!)).toBe(true);
   }, 120_000);
 });
 

@@ -4,6 +4,11 @@ import { DATASET_NAMES } from "@ffads/datasets";
 import { PRESETS } from "@ffads/ff-core";
 
 import { BACKEND_CHOICES } from "./backend.ts";
+import {
+  formatAdsSummary,
+  runAdsCommand,
+  type AdsFlags,
+} from "./commands/ads.ts";
 import { formatEvalSummary, runEval, type EvalFlags } from "./commands/eval.ts";
 import { formatViewSummary, runView, type ViewFlags } from "./commands/view.ts";
 import {
@@ -212,6 +217,11 @@ function buildParser(
             describe:
               "training images taken from the start of the train split [preset]",
           })
+          .option("threads", {
+            type: "number",
+            describe:
+              "threads to train on; the joint schedule runs as a pipeline of layers with the same result as 1 thread [2 with at least 2 cores, else 1]",
+          })
           .option("out", {
             type: "string",
             describe: "model folder to write [runs/<dataset>-<preset>/model]",
@@ -241,6 +251,7 @@ function buildParser(
               "threshold",
               "seed",
               "train-count",
+              "threads",
             ]),
           ),
       async (args) => {
@@ -297,6 +308,101 @@ function buildParser(
           args.json
             ? JSON.stringify(summary, null, 2)
             : formatEvalSummary(summary),
+        );
+      },
+    )
+    .command(
+      "ads",
+      "measure Accuracy Differential Saliency maps of a saved model",
+      (command) =>
+        command
+          .option("model", {
+            type: "string",
+            demandOption: true,
+            describe: "model folder written by ff train",
+          })
+          .option("dataset", {
+            choices: DATASET_NAMES,
+            describe: "dataset [the one the model was trained on]",
+          })
+          .option("split", {
+            choices: ["test", "train"] as const,
+            default: "test" as const,
+            describe: "split whose images are occluded",
+          })
+          .option("window", {
+            type: "number",
+            default: 3,
+            describe: "window size k in pixels; the window is k x k",
+          })
+          .option("stride", {
+            type: "number",
+            default: 1,
+            describe: "distance between window centres in pixels",
+          })
+          .option("baseline", {
+            type: "string",
+            default: "zero",
+            describe:
+              "value of occluded pixels in raw pixel space: zero (black), mean (the mean image), or a number in [0, 1]",
+          })
+          .option("limit", {
+            type: "number",
+            describe: "use only the first N images (after --classes) [all]",
+          })
+          .option("classes", {
+            type: "string",
+            describe: "use only images of these labels, e.g. 3,5,8 [all]",
+          })
+          .option("method", {
+            choices: ["fast", "reference"] as const,
+            default: "fast" as const,
+            describe:
+              "fast: exact shortcuts; reference: the plain definition, for checking (slow)",
+          })
+          .option("batch-size", {
+            type: "number",
+            describe: "rows per network batch; bounds memory [4096]",
+          })
+          .option("top", {
+            type: "number",
+            default: 10,
+            describe: "windows with the largest drops to list",
+          })
+          .option("out", {
+            type: "string",
+            describe:
+              "saliency folder to write [saliency/ beside the model folder]",
+          })
+          .option("overwrite", {
+            type: "boolean",
+            default: false,
+            describe: "replace a saliency folder already in --out",
+          })
+          .option("data-dir", {
+            type: "string",
+            describe:
+              "folder with the dataset IDX files (raw or .gz), searched first",
+          })
+          .option("download", {
+            type: "boolean",
+            default: false,
+            describe:
+              "download the dataset into the cache if it is found nowhere",
+          })
+          .check(
+            checkNumbers(["window", "stride", "limit", "batch-size", "top"]),
+          ),
+      async (args) => {
+        const summary = await runAdsCommand(
+          args as unknown as AdsFlags,
+          signal,
+          streams,
+        );
+        print(
+          args.json
+            ? JSON.stringify(summary, null, 2)
+            : formatAdsSummary(summary),
         );
       },
     )

@@ -38,6 +38,7 @@ export interface TrainFlags {
   normalization?: "l2" | "rms";
   goodness?: "mean" | "sum";
   trainCount?: number;
+  threads?: number;
   backend: BackendChoice;
   out?: string;
   overwrite: boolean;
@@ -139,6 +140,7 @@ export async function runTrain(
     recipe,
     train: firstImages(trainSet, recipe.training.trainCount),
     signal,
+    threads: flags.threads ?? defaultThreads(),
     onEvent: (event) => renderTrainEvent(event, progress),
   });
   progress.finish();
@@ -213,8 +215,18 @@ export function formatTrainSummary(summary: TrainSummary): string {
   ].join("\n");
 }
 
+/**
+ * Threads when --threads is not given: 2 where at least 2 cores are available, which makes the
+ * default preset's 2 layers a pipeline of 2 stages. Recipes that cannot be pipelined use 1.
+ */
+function defaultThreads(): number {
+  return Math.min(2, os.availableParallelism());
+}
+
 function renderTrainEvent(event: TrainEvent, progress: ProgressBar): void {
-  if (event.type === "step") {
+  if (event.type === "start" && event.threads > 1) {
+    progress.log(`pipelining the layers over ${event.threads} threads`);
+  } else if (event.type === "step") {
     const where =
       event.layer === null
         ? `epoch ${event.epoch}`
