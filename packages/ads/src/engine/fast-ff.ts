@@ -136,8 +136,12 @@ interface PendingPair {
   norm: number;
   /** Labels whose score may be the highest, ascending; set by the bound stage. */
   candidates: number[];
-  /** Highest upper bound of a non-candidate's score, or -Infinity. */
-  otherUpperBound: number;
+  /** Labels the next update batch scores. */
+  queued: number[];
+  /** Upper bound of each label's score from the bound stage, or null without certification. */
+  upperBounds: Float64Array | null;
+  /** Exact score of each label, NaN until the update stage computes it. */
+  scores: Float64Array;
   /** Assumed rounding error of a score; NaN when the update stage should derive it. */
   tolerance: number;
   /** The occluded image product imageProduct', [units]; set by the bound stage. */
@@ -163,16 +167,19 @@ class ChunkEngine {
   private readonly activityLength: Float32Array;
   /** Normalised clean first-layer activity N(a0), [size, 10, units]; empty for one layer. */
   private readonly normalizedActivity: Float32Array;
-  /** h = a1 @ K1^T with a1 the clean second-layer activity, [size, 10, units]; empty for one layer. */
-  private readonly secondGradient: Float32Array;
   /** N(a0) @ Q, [size, 10, rank]. */
   private readonly normalizedProjection: Float32Array;
-  /** N(a0) . h, [size, 10]. */
-  private readonly normalizedGradientDot: Float32Array;
+  /**
+   * h @ Q, [size, 10, rank], where h = a1 @ K1^T and a1 is the clean second-layer activity, so
+   * that a1 . (e K1) = e . h for any change e of the second layer's input.
+   */
+  private readonly gradientProjection: Float32Array;
+  /** |h (I - Q Q^T)|, the length of h outside the projection directions, [size, 10]. */
+  private readonly gradientResidual: Float32Array;
   /** |N(a0)|^2, [size, 10]. */
   private readonly normalizedSquares: Float32Array;
   private readonly boundQueue: PendingPair[] = [];
-  private readonly updateQueue: PendingPair[] = [];
+  private updateQueue: PendingPair[] = [];
   private updateRows = 0;
   private readonly plainQueue: PlainPairQueue;
 
@@ -197,9 +204,9 @@ class ChunkEngine {
     this.goodness = values.goodness;
     this.activityLength = values.activityLength;
     this.normalizedActivity = values.normalizedActivity;
-    this.secondGradient = values.secondGradient;
     this.normalizedProjection = values.normalizedProjection;
-    this.normalizedGradientDot = values.normalizedGradientDot;
+    this.gradientProjection = values.gradientProjection;
+    this.gradientResidual = values.gradientResidual;
     this.normalizedSquares = values.normalizedSquares;
     this.plainQueue = new PlainPairQueue(context, (pair, scores, offset) => {
       this.record(
@@ -231,7 +238,9 @@ class ChunkEngine {
           window,
           norm: this.occludedNorm(image, window),
           candidates: [],
-          otherUpperBound: Number.NEGATIVE_INFINITY,
+          queued: [],
+          upperBounds: null,
+          scores: new Float64Array(0),
           tolerance: Number.NaN,
           occludedProduct: null,
         };
@@ -246,7 +255,7 @@ class ChunkEngine {
 
   /** Scores the pairs left for the update stage and the plain definition. */
   finish(): void {
-    this.updateStage();
+    while (this.updateQueue.length > 0) this.updateStage();
     this.plainQueue.flush();
   }
 
@@ -289,13 +298,13 @@ class ChunkEngine {
       const goodness: tf.Tensor1D[] = [];
       const lengths: tf.Tensor1D[] = [];
       let normalizedActivity: tf.Tensor2D = tf.zeros([0, constants.units]);
-      let secondGradient: tf.Tensor2D = tf.zeros([0, constants.units]);
+      let gradient: tf.Tensor2D = tf.zeros([0, constants.units]); // h
       for (let layer = 0; layer < network.layers.length; layer++) {
         if (layer > 0) {
           if (layer === 1) normalizedActivity = network.normalizeRows(activity);
           activity = network.layerActivity(layer, activity);
           if (layer === 1)
-            secondGradient = tf.matMul(activity, second!.kernelTransposed);
+            gradient = tf.matMul(activity, second!.kernelTransposed);
         }
         goodness.push(network.goodness(activity));
         lengths.push(tf.sqrt(tf.sum(tf.square(activity), 1)) as tf.Tensor1D);
@@ -308,11 +317,7 @@ class ChunkEngine {
         tf.stack(goodness, 1),
         tf.stack(lengths, 1),
         normalizedActivity,
-        secondGradient,
-        second
-          ? tf.matMul(normalizedActivity, second.directions)
-          : tf.zeros([0]),
-        tf.sum(tf.mul(normalizedActivity, secondGradient), 1),
+        ...this.projectOnDirections(normalizedActivity, gradient),
         tf.sum(tf.square(normalizedActivity), 1),
       ];
     });
@@ -324,9 +329,9 @@ class ChunkEngine {
       goodness,
       activityLength,
       normalizedActivity,
-      secondGradient,
       normalizedProjection,
-      normalizedGradientDot,
+      gradientProjection,
+      gradientResidual,
       normalizedSquares,
     ] = outputs.map((tensor) => {
       const data = tensor.dataSync() as Float32Array;
@@ -341,11 +346,30 @@ class ChunkEngine {
       goodness: goodness!,
       activityLength: activityLength!,
       normalizedActivity: normalizedActivity!,
-      secondGradient: secondGradient!,
       normalizedProjection: normalizedProjection!,
-      normalizedGradientDot: normalizedGradientDot!,
+      gradientProjection: gradientProjection!,
+      gradientResidual: gradientResidual!,
       normalizedSquares: normalizedSquares!,
     };
+  }
+
+  /** Returns N(a0) @ Q, h @ Q and |h (I - Q Q^T)|, or empty tensors for one layer. */
+  private projectOnDirections(
+    normalizedActivity: tf.Tensor2D,
+    gradient: tf.Tensor2D,
+  ): tf.Tensor[] {
+    const second = this.constants.second;
+    if (second === null) return [tf.zeros([0]), tf.zeros([0]), tf.zeros([0])];
+    const gradientProjection = tf.matMul(gradient, second.directions);
+    const residual = tf.sub(
+      gradient,
+      tf.matMul(gradientProjection, tf.transpose(second.directions)),
+    );
+    return [
+      tf.matMul(normalizedActivity, second.directions),
+      gradientProjection,
+      tf.sqrt(tf.sum(tf.square(residual), 1)),
+    ];
   }
 
   /**
@@ -394,9 +418,9 @@ class ChunkEngine {
 
   /**
    * Stage 1: the exact first layer for all 10 labels, and bounds on the layers above. For the
-   * second layer, with e = N(a0') - N(a0) its input's change and g1 = w |relu(z)|^2, convexity
-   * gives g1' - g1 = w (2 a1 . (e K1) + r) with 0 <= r <= |e K1|^2; a1 . (e K1) = e . h is exact,
-   * and |e K1| <= |(e Q)(Q^T K1)| + |e (I - Q Q^T)| * residualNorm.
+   * second layer, with e = N(a0') - N(a0) the change of its input and g1 = w |relu(z)|^2,
+   * convexity gives g1' - g1 = w (2 a1 . (e K1) + r) with 0 <= r <= |e K1|^2. Both a1 . (e K1) =
+   * e . h and |e K1| are bounded through the projection directions Q (`secondLayerChange`).
    */
   private boundStage(): void {
     const pairs = this.boundQueue;
@@ -415,7 +439,6 @@ class ChunkEngine {
       0,
       rowCount * units,
     );
-    const cleanGradient = buffers.cleanGradient.subarray(0, rowCount * units);
     pairs.forEach((pair, i) => {
       products.set(
         this.imageProduct.subarray(
@@ -429,10 +452,6 @@ class ChunkEngine {
         const block = pair.image * labelBlock;
         cleanNormalized.set(
           this.normalizedActivity.subarray(block, block + labelBlock),
-          i * labelBlock,
-        );
-        cleanGradient.set(
-          this.secondGradient.subarray(block, block + labelBlock),
           i * labelBlock,
         );
       }
@@ -468,29 +487,19 @@ class ChunkEngine {
           tf.mul(scaled, tf.tensor2d(cleanNormalized, [rowCount, units])),
           1,
         ),
-        tf.sum(
-          tf.mul(scaled, tf.tensor2d(cleanGradient, [rowCount, units])),
-          1,
-        ),
         tf.matMul(scaled, second.directions),
       ];
     });
-    const [
-      occludedProducts,
-      squares,
-      normalizedDots,
-      gradientDots,
-      projections,
-    ] = outputs.map((tensor) => {
-      const data = tensor.dataSync() as Float32Array;
-      tensor.dispose();
-      return data;
-    });
+    const [occludedProducts, squares, normalizedDots, projections] =
+      outputs.map((tensor) => {
+        const data = tensor.dataSync() as Float32Array;
+        tensor.dispose();
+        return data;
+      });
 
     const stage: BoundStageOutputs = {
       squares: squares!,
       normalizedDots: normalizedDots ?? null,
-      gradientDots: gradientDots ?? null,
       projections: projections ?? null,
     };
     pairs.forEach((pair, i) => {
@@ -526,21 +535,24 @@ class ChunkEngine {
         // N(a0') = scaled / (norm(scaled) + epsilon * n'), with scaled = n' * a0'.
         const inverse =
           1 / (Math.sqrt(squares) / lengthScale + NORM_EPSILON * pair.norm);
-        const [firstOrder, remainder] = this.secondLayerChange(
-          cleanRow,
-          inverse,
-          squares,
-          stage.normalizedDots![row]!,
-          stage.gradientDots![row]!,
-          stage.projections!,
-          row,
-        );
+        const [lowChange, highChange, preActivationChange] =
+          this.secondLayerChange(
+            cleanRow,
+            inverse,
+            squares,
+            stage.normalizedDots![row]!,
+            stage.projections!,
+            row,
+          );
         const cleanOffset = cleanRow * this.layerCount;
         const cleanSecond = this.goodness[cleanOffset + 1]!;
         const weight = c.goodnessWeights[1]!;
-        low += cleanSecond + weight * firstOrder;
-        high += cleanSecond + weight * (firstOrder + remainder * remainder);
-        const deeper = this.deeperLayersChange(cleanOffset, remainder);
+        low += cleanSecond + weight * lowChange;
+        high += cleanSecond + weight * highChange;
+        const deeper = this.deeperLayersChange(
+          cleanOffset,
+          preActivationChange,
+        );
         low += deeper.cleanGoodness - deeper.change;
         high += deeper.cleanGoodness + deeper.change;
       }
@@ -551,6 +563,8 @@ class ChunkEngine {
 
     if (!this.context.options.certify) {
       pair.candidates = ALL_LABELS.slice();
+      pair.queued = ALL_LABELS.slice();
+      pair.scores = new Float64Array(NUM_CLASSES).fill(Number.NaN);
       this.queueUpdate(pair);
       return;
     }
@@ -579,56 +593,68 @@ class ChunkEngine {
       this.plainQueue.push(this.start + pair.image, pair.window);
       return;
     }
+    // Score the likely winner first: often it alone beats every other upper bound.
     pair.tolerance = tolerance;
     for (let label = 0; label < NUM_CLASSES; label++) {
       if (upper[label]! >= lower[winner]!) pair.candidates.push(label);
-      else pair.otherUpperBound = Math.max(pair.otherUpperBound, upper[label]!);
     }
+    pair.queued = [winner];
+    pair.upperBounds = Float64Array.from(upper);
+    pair.scores = new Float64Array(NUM_CLASSES).fill(Number.NaN);
     this.queueUpdate(pair);
   }
 
   /**
-   * Returns 2 e . h, the exact first-order change of |a1|^2, and a bound on |e K1|, for the row
-   * of one (pair, label) with e = N(a0') - N(a0) = inverse * scaled - N(a0). The dot products of
-   * `scaled` come from stage 1; those of N(a0) from the clean pass.
+   * Bounds the change of |a1|^2 for the row of one (pair, label), with e = N(a0') - N(a0) =
+   * inverse * scaled - N(a0). Returns [low, high, bound on |e K1|] with low <= 2 a1 . (e K1) and
+   * 2 a1 . (e K1) + |e K1|^2 <= high. The dot products of `scaled` come from stage 1, those of
+   * N(a0) and h from the clean pass.
    */
   private secondLayerChange(
     cleanRow: number,
     inverse: number,
     squares: number,
     normalizedDot: number,
-    gradientDot: number,
     projections: Float32Array,
     row: number,
-  ): [number, number] {
+  ): [number, number, number] {
     const second = this.constants.second!;
     const rank = second.rank;
     const cleanSquares = this.normalizedSquares[cleanRow]!;
-    const firstOrder =
-      2 * (inverse * gradientDot - this.normalizedGradientDot[cleanRow]!);
     const newSquares = inverse * inverse * squares;
     const changeSquares =
       newSquares - 2 * inverse * normalizedDot + cleanSquares;
     let projectedSquares = 0;
     let gainForm = 0;
+    let projectedGradientDot = 0; // (e Q) . (h Q)
     for (let i = 0; i < rank; i++) {
       const ci =
         inverse * projections[row * rank + i]! -
         this.normalizedProjection[cleanRow * rank + i]!;
       projectedSquares += ci * ci;
       gainForm += second.directionGains[i]! * ci * ci;
+      projectedGradientDot +=
+        ci * this.gradientProjection[cleanRow * rank + i]!;
     }
     gainForm += second.offDiagonalNorm * projectedSquares;
     // |e|^2 and |e Q|^2 are differences of terms near |N|^2 = 1, so their float32 rounding is
     // bounded in proportion to those terms, not to |e|^2.
-    const residualSquares =
+    const residual = Math.sqrt(
       Math.max(0, changeSquares - projectedSquares) +
-      RESIDUAL_GUARD * (newSquares + cleanSquares);
-    const bound =
-      (Math.sqrt(Math.max(0, gainForm)) +
-        second.residualNorm * Math.sqrt(residualSquares)) *
+        RESIDUAL_GUARD * (newSquares + cleanSquares),
+    );
+    const preActivationChange =
+      (Math.sqrt(Math.max(0, gainForm)) + second.residualNorm * residual) *
       (1 + BOUND_SAFETY);
-    return [firstOrder, bound];
+    // e . h = (e Q) . (h Q) + e (I - QQ^T) . h (I - QQ^T), and Cauchy-Schwarz bounds the last term.
+    const residualDot =
+      residual * this.gradientResidual[cleanRow]! * (1 + BOUND_SAFETY);
+    return [
+      2 * (projectedGradientDot - residualDot),
+      2 * (projectedGradientDot + residualDot) +
+        preActivationChange * preActivationChange,
+      preActivationChange,
+    ];
   }
 
   /**
@@ -668,7 +694,7 @@ class ChunkEngine {
 
   private queueUpdate(pair: PendingPair): void {
     this.updateQueue.push(pair);
-    this.updateRows += pair.candidates.length;
+    this.updateRows += pair.queued.length;
     if (this.updateRows >= this.context.options.batchSize) this.updateStage();
   }
 
@@ -681,13 +707,16 @@ class ChunkEngine {
     if (pairs.length === 0) return;
     const { units, constants } = this;
     const rows = this.updateRows;
+    // Settling may queue pairs again, into a fresh queue.
+    this.updateQueue = [];
+    this.updateRows = 0;
     // occludedProduct + v * kernel[label], the first layer's product for each candidate label
     const products = this.buffers.updateProducts.subarray(0, rows * units);
     const norms = this.buffers.updateNorms.subarray(0, rows);
     let row = 0;
     for (const pair of pairs) {
       const occluded = pair.occludedProduct!;
-      for (const label of pair.candidates) {
+      for (const label of pair.queued) {
         const labelOffset = label * units;
         const rowOffset = row * units;
         for (let unit = 0; unit < units; unit++) {
@@ -724,49 +753,54 @@ class ChunkEngine {
 
     row = 0;
     for (const pair of pairs) {
-      this.settleUpdated(pair, scores, row);
-      row += pair.candidates.length;
+      for (const label of pair.queued) pair.scores[label] = scores[row++]!;
+      pair.queued = [];
+      this.settleUpdated(pair);
     }
-    this.updateQueue.length = 0;
-    this.updateRows = 0;
   }
 
   /**
-   * Settles a pair from its candidates' scores `scores[first ..]`, or sends it to the plain
-   * definition. With every score within `tolerance` of the exact value on both paths, the winner
-   * must lead each other candidate by more than 4 tolerances and every non-candidate's upper bound
-   * (which already includes 2) by more than 2.
+   * Settles a pair from the exact scores computed so far, queues its remaining candidates, or
+   * sends it to the plain definition. With every score within `tolerance` of the exact value on
+   * both paths, the best scored label must lead each other scored label by more than 4
+   * tolerances, and every unscored label's upper bound (which already includes 2) by more than 2.
    */
-  private settleUpdated(
-    pair: PendingPair,
-    scores: Float32Array,
-    first: number,
-  ): void {
-    const candidates = pair.candidates;
-    let best = 0;
-    for (let i = 1; i < candidates.length; i++) {
-      if (scores[first + i]! > scores[first + best]!) best = i;
+  private settleUpdated(pair: PendingPair): void {
+    const scores = pair.scores;
+    let best = -1;
+    let largest = 0;
+    for (let label = 0; label < NUM_CLASSES; label++) {
+      const score = scores[label]!;
+      if (Number.isNaN(score)) continue;
+      if (best < 0 || score > scores[best]!) best = label;
+      largest = Math.max(largest, Math.abs(score));
     }
     const tolerance = Number.isNaN(pair.tolerance)
-      ? this.context.options.scoreTolerance *
-        maxAbs(
-          scores.subarray(first, first + candidates.length),
-          0,
-          candidates.length,
-        )
+      ? this.context.options.scoreTolerance * largest
       : pair.tolerance;
-    const winning = scores[first + best]!;
-    let settled = winning - 2 * tolerance > pair.otherUpperBound;
-    for (let i = 0; i < candidates.length && settled; i++) {
-      if (i !== best && !(winning - scores[first + i]! > 4 * tolerance))
-        settled = false;
+    const winning = scores[best]!;
+    let settled = true;
+    for (let label = 0; label < NUM_CLASSES && settled; label++) {
+      if (label === best) continue;
+      const score = scores[label]!;
+      settled = Number.isNaN(score)
+        ? winning - 2 * tolerance > pair.upperBounds![label]!
+        : winning - score > 4 * tolerance;
     }
-    if (!settled) {
-      this.plainQueue.push(this.start + pair.image, pair.window);
+    if (settled) {
+      this.record(pair.window, pair.image, best);
+      this.context.pairs.updated += 1;
       return;
     }
-    this.record(pair.window, pair.image, candidates[best]!);
-    this.context.pairs.updated += 1;
+    const unscored = pair.candidates.filter((label) =>
+      Number.isNaN(scores[label]!),
+    );
+    if (unscored.length > 0) {
+      pair.queued = unscored;
+      this.queueUpdate(pair);
+      return;
+    }
+    this.plainQueue.push(this.start + pair.image, pair.window);
   }
 }
 
@@ -857,8 +891,6 @@ interface BoundStageOutputs {
   squares: Float32Array;
   /** scaled . N(a0); null for one layer. */
   normalizedDots: Float32Array | null;
-  /** scaled . h; null for one layer. */
-  gradientDots: Float32Array | null;
   /** scaled @ Q, [rows, rank]; null for one layer. */
   projections: Float32Array | null;
 }
@@ -869,7 +901,6 @@ interface StageBuffers {
   norms: Float32Array;
   changes: Float32Array;
   cleanNormalized: Float32Array;
-  cleanGradient: Float32Array;
   updateProducts: Float32Array;
   updateNorms: Float32Array;
   lower: Float64Array;
@@ -891,7 +922,6 @@ function stageBuffers(
     norms: new Float32Array(maxPairs),
     changes: new Float32Array(maxPairs * inputSize),
     cleanNormalized: new Float32Array(rowValues),
-    cleanGradient: new Float32Array(rowValues),
     updateProducts: new Float32Array(maxRows * units),
     updateNorms: new Float32Array(maxRows),
     lower: new Float64Array(NUM_CLASSES),
