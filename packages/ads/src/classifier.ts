@@ -15,9 +15,9 @@ export interface Classifier {
    */
   protectedPixels?: number;
   /**
-   * Scores of every class for raw images in [0, 1], [images, pixels] -> [images, classCount]. Each
-   * row's scores must depend on that row only, bit for bit, whatever the batch around it; the
-   * fast path relies on it to reproduce the reference path's predictions exactly.
+   * Scores of every class for raw images in [0, 1], [images, pixels] -> [images, classCount].
+   * Each row's scores must depend on that row only, bit for bit, whatever the batch around it,
+   * because the fast path relies on it to reproduce the reference path's predictions exactly.
    */
   labelScores(raw: tf.Tensor2D): tf.Tensor2D;
 }
@@ -42,7 +42,7 @@ export function asClassifier(model: FFNetwork | Classifier): Classifier {
 
 /**
  * Returns the index of the highest score in `scores[offset .. offset + count)`, counted from
- * `offset`; the first one wins a tie. Both paths take predictions through this function.
+ * `offset`. The first one wins a tie, and both paths take predictions through this function.
  */
 export function argMaxOf(
   scores: ArrayLike<number>,

@@ -10,7 +10,7 @@ export type BaselineOption =
   | { kind: "mean"; image?: ArrayLike<number> }
   | { kind: "constant"; value: number };
 
-/** Which sample images get a per-image map. */
+/** Choice of the sample images that get a per-image map. */
 export type SampleSelection =
   | {
       /** The first correctly classified images of each class, in image order. Default 2. */
@@ -32,12 +32,12 @@ export interface AdsOptions {
   baseline?: BaselineOption;
   /**
    * `fast` (default) uses the FF-specific shortcuts of docs/ads.md for FF networks and skips
-   * windows that change no pixel for any classifier; `reference` scores every (image, window) pair
-   * by the plain definition. Both give the same maps.
+   * windows that change no pixel for any classifier. `reference` scores every (image, window)
+   * pair by the plain definition. Both give the same maps.
    */
   method?: "fast" | "reference";
   /**
-   * Upper bound on the rows of one network input batch; memory grows with it, at about
+   * Upper bound on the rows of one network input batch. Memory grows with it, at about
    * batchSize x the widest layer x 4 bytes per tensor. Default 4096.
    */
   batchSize?: number;
@@ -48,7 +48,7 @@ export interface AdsOptions {
   /**
    * The largest float32 rounding error assumed for a score, relative to the largest score of the
    * image. The fast path settles a pair only when its scores are separated by more than this
-   * margin and sends the rest to the plain definition. Default 1e-3.
+   * margin and sends the rest to the plain definition. Default 1e-4.
    */
   scoreTolerance?: number;
   /**
@@ -93,6 +93,14 @@ export function resolveOptions(
     scoreTolerance: options.scoreTolerance ?? DEFAULT_SCORE_TOLERANCE,
     certify: options.certify ?? true,
   };
+  validateGeometry(resolved, pixels);
+  validateRunSettings(resolved);
+  validateBaseline(resolved.baseline, pixels);
+  validateSamples(resolved.samples);
+  return resolved;
+}
+
+function validateGeometry(resolved: ResolvedOptions, pixels: number): void {
   const [rows, cols] = resolved.imageShape;
   if (!isPositiveInteger(rows) || !isPositiveInteger(cols)) {
     throw invalid(
@@ -119,6 +127,9 @@ export function resolveOptions(
       `stride ${resolved.stride} must be a positive integer, e.g. 1`,
     );
   }
+}
+
+function validateRunSettings(resolved: ResolvedOptions): void {
   if (resolved.method !== "fast" && resolved.method !== "reference") {
     throw invalid(
       `method "${String(resolved.method)}" is invalid; use "fast" or "reference"`,
@@ -129,17 +140,14 @@ export function resolveOptions(
       `batch size ${resolved.batchSize} must be an integer of at least 16 rows`,
     );
   }
-  if (!(resolved.scoreTolerance >= 0 && resolved.scoreTolerance < 1)) {
+  if (!(resolved.scoreTolerance > 0 && resolved.scoreTolerance < 1)) {
     throw invalid(
-      `score tolerance ${resolved.scoreTolerance} must be in [0, 1), e.g. 1e-3`,
+      `score tolerance ${resolved.scoreTolerance} must be in (0, 1), e.g. 1e-4`,
     );
   }
-  validateBaseline(resolved.baseline, pixels);
-  validateSamples(resolved.samples);
-  return resolved;
 }
 
-/** The manifest's description of a baseline. */
+/** Returns the manifest's description of a baseline. */
 export function describeBaseline(baseline: BaselineOption): Baseline {
   switch (baseline.kind) {
     case "zero":

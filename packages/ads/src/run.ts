@@ -331,7 +331,7 @@ function validateInput(classifier: Classifier, data: LabelledImages): void {
   }
 }
 
-/** The reference path fills the first slot of an image chosen twice; copy it to the others. */
+/** Copies the drops of an image chosen twice from its first slot, the one the reference path fills. */
 function copyDuplicateSlots(
   positions: readonly number[],
   drops: Float64Array,

@@ -14,7 +14,7 @@ import {
 
 import type { AdsResult } from "./run.ts";
 
-/** The first `count` images of an MNIST split, as the engine takes them. */
+/** Returns `count` images of an MNIST split from `start`, as the engine takes them. */
 export async function mnistImages(
   split: "train" | "test",
   count: number,
@@ -59,8 +59,9 @@ export async function trainSmallNetwork(
 }
 
 /**
- * A hand-made ADS result on 28 x 28 images with stride 2 and three samples: ads[p] = (p % 28) - 10
- * in accuracy points, class 9 without images (NaN maps), sample s's images are all s / 4.
+ * Returns a hand-made ADS result on 28 x 28 images with stride 2 and three samples. Its values:
+ * ads[p] = (p % 28) - 10 in accuracy points, class 9 without images (NaN maps), and every pixel
+ * of sample s equal to s / 4.
  */
 export function syntheticResult(): AdsResult {
   const size = 28 * 28;

@@ -4,7 +4,7 @@ import type { ResolvedOptions } from "../options.ts";
 import type { WindowGrid } from "../windows.ts";
 import type { OcclusionTally } from "./tally.ts";
 
-/** What every stage of a run shares: the inputs, the settings and the running counts. */
+/** The state every stage of a run shares: the inputs, the settings and the running counts. */
 export interface EngineContext {
   classifier: Classifier;
   /** Raw images as bytes, [count, pixels] row-major. */

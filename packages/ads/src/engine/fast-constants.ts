@@ -34,7 +34,7 @@ export interface FastConstants {
   second: SecondLayerConstants | null;
 }
 
-/** What the bound on the second layer needs; `K` is that layer's kernel, [in, out]. */
+/** Constants of the bound on the second layer, whose kernel K is [in, out]. */
 export interface SecondLayerConstants {
   /** K^T, [out, in], for h = a @ K^T. */
   kernelTransposed: tf.Tensor2D;
@@ -266,7 +266,7 @@ export function symmetricEigenvectors(
   return vectors;
 }
 
-/** A fixed, full-rank starting block: column j is a cosine of frequency j + 1. */
+/** Returns a fixed, full-rank starting block: column j is a cosine of frequency j + 1. */
 function startingBlock(rows: number, columns: number): Float64Array {
   const block = new Float64Array(rows * columns);
   for (let i = 0; i < rows; i++) {

@@ -80,7 +80,7 @@ export async function cleanScoresPlain(
   return { scores, predictions };
 }
 
-/** Where the goodness margins of the sample images go, for the reference path. */
+/** Destination of the sample images' goodness margins on the reference path. */
 export interface SampleMarginTarget {
   /** Sample slot of each image position, or -1. */
   slotOfImage: Int32Array;
@@ -93,7 +93,7 @@ export interface SampleMarginTarget {
 /**
  * Occludes every (image, window) pair and records the predictions, window by window. With
  * `skipUnchanged`, a window that changes no pixel of an image gets the clean prediction without
- * scoring; without it (the reference path) every pair is scored, and the margins of the sample
+ * scoring. Without it (the reference path) every pair is scored, and the margins of the sample
  * images are taken from the same scores.
  */
 export async function occludeWindowsPlain(

@@ -44,7 +44,7 @@ async function readPng(file: string): Promise<{
   };
 }
 
-/** The centre of map cell (row, col) of panel `panel`. */
+/** Returns the centre of map cell (row, col) of panel `panel`. */
 function cellCentre(
   layout: FigureLayout,
   panel: number,

@@ -38,7 +38,7 @@ export interface Panel {
   colorOf(row: number, col: number): Rgb;
 }
 
-/** Where a rendered figure put its parts, in raster pixels. */
+/** Positions of a rendered figure's parts, in raster pixels. */
 export interface FigureLayout {
   /** Top-left corner of each panel's map. */
   panelOrigins: [number, number][];
@@ -126,7 +126,7 @@ export async function writeFigures(
   return figures.map(({ file, kind, title }) => ({ file, kind, title }));
 }
 
-/** The figures of `result`, rendered in memory. */
+/** Renders the figures of `result` in memory. */
 export function figuresOf(
   result: AdsResult,
 ): (FigureEntry & { raster: Raster; layout: FigureLayout })[] {
@@ -258,7 +258,7 @@ export function overlayColor(pixel: number, color: Rgb): Rgb {
   return [blend(color[0]), blend(color[1]), blend(color[2])];
 }
 
-/** The largest absolute finite value, or 1 when there is none above zero. */
+/** Returns the largest absolute finite value, or 1 when there is none above zero. */
 export function symmetricRange(values: ArrayLike<number>): number {
   let largest = 0;
   for (let i = 0; i < values.length; i++) {

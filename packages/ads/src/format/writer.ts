@@ -19,7 +19,7 @@ import {
 } from "./manifest.ts";
 import { encodeNpy } from "./npy.ts";
 
-/** What the manifest records beyond the result itself. */
+/** Manifest fields that the ADS result does not contain. */
 export interface SaliencyMetadata {
   /** The model folder, relative to the saliency folder, and a summary of the model. */
   model: ModelReference;
@@ -149,7 +149,7 @@ export async function writeSaliencyFolder(
     })),
     figures: metadata.figures ?? [],
   };
-  // Round-trip through JSON first, so the check sees exactly what a reader will parse.
+  // Round-trip through JSON first, so the check validates exactly what a reader will parse.
   const json = JSON.stringify(manifest, null, 2);
   validateSaliencyManifest(JSON.parse(json), path.join(dir, "manifest.json"));
 
