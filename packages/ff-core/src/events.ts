@@ -9,6 +9,8 @@ export type TrainEvent =
       epochs: number;
       stepsPerEpoch: number;
       schedule: "sequential" | "joint";
+      /** Threads that compute the steps: 1, or the stages of a pipeline (see `TrainOptions.threads`). */
+      threads: number;
     }
   | {
       type: "step";
