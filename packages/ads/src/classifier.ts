@@ -16,8 +16,8 @@ export interface Classifier {
   protectedPixels?: number;
   /**
    * Scores of every class for raw images in [0, 1], [images, pixels] -> [images, classCount].
-   * Each row's scores must depend on that row only, bit for bit, whatever the batch around it,
-   * because the fast path relies on it to reproduce the reference path's predictions exactly.
+   * Each row's scores must depend on that row only, bit for bit, whatever the batch around it.
+   * The fast path relies on this to reproduce the reference path's predictions exactly.
    */
   labelScores(raw: tf.Tensor2D): tf.Tensor2D;
 }

@@ -349,7 +349,8 @@ describe("runAds", () => {
     });
     await expect(run).rejects.toMatchObject({ name: "AbortError" });
     const end = events.at(-1)!;
-    expect(end.type === "end" && end.stopped).toBe(true);
+    expect(end.type).toBe("end");
+    expect(end.type === "end" ? end.stopped : null).toBe(true);
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -291,12 +291,16 @@ export function selectSamples(
       [true, correctPerClass],
       [false, incorrectPerClass],
     ] as const) {
-      let taken = 0;
-      for (let image = 0; image < labels.length && taken < limit; image++) {
+      let chosenCount = 0;
+      for (
+        let image = 0;
+        image < labels.length && chosenCount < limit;
+        image++
+      ) {
         if (labels[image] !== label) continue;
         if ((predictions[image] === label) !== wantCorrect) continue;
         positions.push(image);
-        taken += 1;
+        chosenCount += 1;
       }
     }
   }

@@ -675,7 +675,13 @@ export class ChunkEngine {
       this.context.pairs.updated += 1;
       return;
     }
-    const unscored = pair.candidates.filter((label) => !scored[label]);
+    // A label whose upper bound the best score already beats needs no exact score, whichever
+    // label ends up best, because the best score can only grow.
+    const unscored = pair.candidates.filter(
+      (label) =>
+        !scored[label] &&
+        !(winning - 2 * tolerance > pair.upperBounds![label]!),
+    );
     if (unscored.length > 0) {
       pair.queued = unscored;
       this.queueUpdate(pair);
