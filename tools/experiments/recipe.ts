@@ -1,4 +1,5 @@
 // Recipe experiment: trains with overrides given as JSON on the command line and prints accuracy.
+// Besides "preset", "training", "settings" and "architecture", "threads" sets TrainOptions.threads.
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-cpu";
@@ -51,6 +52,7 @@ const result = await trainFF({
   recipe,
   train,
   network,
+  threads: overrides.threads ?? 1,
   onEvent: (e) => {
     if (e.type === "epoch") {
       const acc = process.env.EVAL_EACH
