@@ -123,13 +123,13 @@ describe("fast path equals reference path", () => {
       pairTotals[key] += fast.pairs[key];
   });
 
-  it("settles pairs in every stage across the cases", () => {
+  it("exercises every settling stage", () => {
     expect(pairTotals.certified).toBeGreaterThan(0);
     expect(pairTotals.updated).toBeGreaterThan(0);
     expect(pairTotals.plain).toBeGreaterThan(0);
   });
 
-  it("holds without certification, with every label updated", async () => {
+  it("holds without certification", async () => {
     const options: AdsOptions = { windowSize: 5, stride: 3 };
     const reference = await runAds({
       network: twoLayers,
@@ -145,7 +145,7 @@ describe("fast path equals reference path", () => {
     expect(fast.pairs.certified).toBe(0);
   });
 
-  it("holds for a classifier that is not an FF network", async () => {
+  it("holds for a generic classifier", async () => {
     const classifier: Classifier = {
       inputSize: 784,
       classCount: 10,
@@ -201,63 +201,55 @@ describe("runAds", () => {
     expect(rows).toBe(3 + 3 * 14 * 14);
   });
 
-  it(
-    "gives ADS 0 under windows that cover only label pixels",
-    { timeout: 30_000 },
-    async () => {
-      const options: AdsOptions = {
-        windowSize: 1,
-        stride: 1,
-        baseline: { kind: "constant", value: 0.9 },
-        samples: { indices: [0] },
-      };
-      const few = {
-        images: images.images.subarray(0, 4 * 784),
-        labels: images.labels.subarray(0, 4),
-        count: 4,
-        pixels: 784,
-      };
-      for (const method of ["fast", "reference"] as const) {
-        const result = await runAds({
-          network: twoLayers,
-          images: few,
-          options: { ...options, method },
-        });
-        for (let pixel = 0; pixel < 10; pixel++) {
-          expect(result.ads[pixel]).toBe(0);
-          expect(result.sampleMaps[pixel]).toBe(0);
-        }
-      }
-    },
-  );
-
-  it(
-    "measures ADS as clean minus occluded accuracy, in points",
-    { timeout: 30_000 },
-    async () => {
+  it("gives zero ADS on label pixels", { timeout: 30_000 }, async () => {
+    const options: AdsOptions = {
+      windowSize: 1,
+      stride: 1,
+      baseline: { kind: "constant", value: 0.9 },
+      samples: { indices: [0] },
+    };
+    const few = {
+      images: images.images.subarray(0, 4 * 784),
+      labels: images.labels.subarray(0, 4),
+      count: 4,
+      pixels: 784,
+    };
+    for (const method of ["fast", "reference"] as const) {
       const result = await runAds({
         network: twoLayers,
-        images,
-        options: { windowSize: 7, stride: 1 },
+        images: few,
+        options: { ...options, method },
       });
-      const windowIndex = 14 * 28 + 14;
-      expect(result.ads[windowIndex]).toBeCloseTo(
-        (result.cleanAccuracy - result.occludedAccuracy[windowIndex]!) * 100,
-        4,
-      );
-      let correct = 0;
-      for (let i = 0; i < images.count; i++) {
-        if (result.cleanPredictions[i] === images.labels[i]) correct += 1;
+      for (let pixel = 0; pixel < 10; pixel++) {
+        expect(result.ads[pixel]).toBe(0);
+        expect(result.sampleMaps[pixel]).toBe(0);
       }
-      expect(result.cleanAccuracy).toBe(correct / images.count);
-      let counted = 0;
-      for (let label = 0; label < 10; label++)
-        counted += result.classImageCount[label]!;
-      expect(counted).toBe(images.count);
-    },
-  );
+    }
+  });
 
-  it("selects 2 correct and 1 misclassified sample per class by default", async () => {
+  it("measures ADS in accuracy points", { timeout: 30_000 }, async () => {
+    const result = await runAds({
+      network: twoLayers,
+      images,
+      options: { windowSize: 7, stride: 1 },
+    });
+    const windowIndex = 14 * 28 + 14;
+    expect(result.ads[windowIndex]).toBeCloseTo(
+      (result.cleanAccuracy - result.occludedAccuracy[windowIndex]!) * 100,
+      4,
+    );
+    let correct = 0;
+    for (let i = 0; i < images.count; i++) {
+      if (result.cleanPredictions[i] === images.labels[i]) correct += 1;
+    }
+    expect(result.cleanAccuracy).toBe(correct / images.count);
+    let counted = 0;
+    for (let label = 0; label < 10; label++)
+      counted += result.classImageCount[label]!;
+    expect(counted).toBe(images.count);
+  });
+
+  it("selects default samples per class", async () => {
     const result = await runAds({
       network: twoLayers,
       images,
@@ -281,7 +273,7 @@ describe("runAds", () => {
     }
   });
 
-  it("reports split indices of the samples through imageIndices", async () => {
+  it("maps sample indices to the split", async () => {
     const imageIndices = Array.from(
       { length: images.count },
       (_, i) => 1000 + i,
@@ -332,7 +324,7 @@ describe("runAds", () => {
     expect(start.totalPairs).toBe(start.windowCount * images.count);
   });
 
-  it("stops when the signal aborts, leaving no tensor behind", async () => {
+  it("stops on abort without leaks", async () => {
     const before = tf.memory().numTensors;
     const controller = new AbortController();
     const events: AdsEvent[] = [];

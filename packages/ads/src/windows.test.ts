@@ -44,7 +44,7 @@ describe("windowGrid", () => {
     expect([window.centerRow, window.centerCol]).toEqual([3, 6]);
   });
 
-  it("lists the covered pixels, clipped at the border", () => {
+  it("clips covered pixels at the border", () => {
     const grid = windowGrid([28, 28], 3, 1);
     expect(Array.from(grid.windows[0]!.pixels)).toEqual([0, 1, 28, 29]);
     expect(Array.from(grid.windows[28 * 10 + 27]!.pixels)).toEqual([
@@ -57,7 +57,7 @@ describe("windowGrid", () => {
     ]);
   });
 
-  it("leaves the protected label pixels out of every window", () => {
+  it("excludes protected label pixels", () => {
     const grid = windowGrid([28, 28], 3, 1, 10);
     expect(Array.from(grid.windows[0]!.pixels)).toEqual([28, 29]);
     expect(Array.from(grid.windows[5]!.pixels)).toEqual([32, 33, 34]);
@@ -75,13 +75,13 @@ describe("windowGrid", () => {
 });
 
 describe("windowValuesToMap", () => {
-  it("gives each pixel its own window's value with stride 1", () => {
+  it("uses each window's value at stride 1", () => {
     const grid = windowGrid([4, 4], 3, 1);
     const values = Array.from({ length: 16 }, (_, i) => i * 10);
     expect(Array.from(windowValuesToMap(grid, values))).toEqual(values);
   });
 
-  it("averages the windows that cover a pixel with a larger stride", () => {
+  it("averages covering windows at larger strides", () => {
     // Centres (0,0), (0,2), (2,0), (2,2) with 3 x 3 windows on a 4 x 4 image.
     const grid = windowGrid([4, 4], 3, 2);
     const map = windowValuesToMap(grid, [1, 2, 3, 4]);
@@ -95,7 +95,7 @@ describe("windowValuesToMap", () => {
     expect(at(3, 3)).toBe(4); // (2,2) only
   });
 
-  it("spans k/2 before and k/2 - 1 after the centre for an even k", () => {
+  it("places an even window k/2 before", () => {
     // k = 2, stride 2 on a 4 x 4 image: centre 0 covers [0, 1), centre 2 covers [1, 3).
     const grid = windowGrid([4, 4], 2, 2);
     const map = windowValuesToMap(grid, [1, 2, 3, 4]);
@@ -108,7 +108,7 @@ describe("windowValuesToMap", () => {
     expect(at(3, 0)).toBeNaN();
   });
 
-  it("marks pixels that no window covers as NaN", () => {
+  it("marks uncovered pixels NaN", () => {
     const grid = windowGrid([4, 4], 1, 3);
     const map = windowValuesToMap(grid, [1, 2, 3, 4]);
     expect(map[0]).toBe(1);
@@ -118,7 +118,7 @@ describe("windowValuesToMap", () => {
     expect(map[5]).toBeNaN();
   });
 
-  it("rejects a value count that differs from the window count", () => {
+  it("rejects a wrong value count", () => {
     expect(() => windowValuesToMap(windowGrid([4, 4], 3, 2), [1, 2])).toThrow(
       /expected 4 window values, got 2/,
     );

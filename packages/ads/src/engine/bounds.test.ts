@@ -34,7 +34,7 @@ describe("spectralNormUpperBound", () => {
     expect(upper).toBeLessThan(lower * 1.03);
   });
 
-  it("matches the largest singular value of a diagonal matrix", () => {
+  it("matches a diagonal matrix's norm", () => {
     const kernel = tf.tensor2d([3, 0, 0, 0, -7, 0, 0, 0, 2], [3, 3]);
     const upper = spectralNormUpperBound(kernel);
     kernel.dispose();
@@ -86,7 +86,7 @@ describe("normalizedChangeBound", () => {
     },
   );
 
-  it("is at most twice the normalised vector's largest length", () => {
+  it("caps at twice the largest length", () => {
     expect(normalizedChangeBound(1, 5, 9, "l2", 1e-4)).toBe(2);
     expect(normalizedChangeBound(1, 5, 9, "rms", 1e-4)).toBe(6);
   });

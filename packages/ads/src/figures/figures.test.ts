@@ -57,7 +57,7 @@ function cellCentre(
 }
 
 describe("writeFigures", () => {
-  it("writes the four figures and returns their entries", async () => {
+  it("writes four figures", async () => {
     const entries = await writeFigures(dir, syntheticResult());
     expect(entries.map((entry) => entry.file)).toEqual([
       "ads.png",
@@ -71,7 +71,7 @@ describe("writeFigures", () => {
     }
   });
 
-  it("draws the dataset map 10x upscaled in the diverging colormap", async () => {
+  it("draws the dataset map upscaled", async () => {
     const result = syntheticResult();
     await writeFigures(dir, result);
     const png = await readPng(path.join(dir, "ads.png"));
@@ -100,7 +100,7 @@ describe("writeFigures", () => {
     expect(png.at(...cellCentre(layout, 0, 0, 27))).toEqual([103, 0, 31]);
   });
 
-  it("draws a colorbar from blue at the bottom to red at the top", async () => {
+  it("draws a blue-to-red colorbar", async () => {
     const result = syntheticResult();
     await writeFigures(dir, result);
     const png = await readPng(path.join(dir, "ads.png"));
@@ -119,7 +119,7 @@ describe("writeFigures", () => {
     );
   });
 
-  it("labels the colorbar ends and zero in accuracy points", async () => {
+  it("labels the colorbar ticks", async () => {
     const result = syntheticResult();
     await writeFigures(dir, result);
     const png = await readPng(path.join(dir, "ads.png"));
@@ -132,7 +132,7 @@ describe("writeFigures", () => {
     expect(textWidth(formatTick(-17), 2)).toBeGreaterThan(textWidth("17", 2));
   });
 
-  it("blends the map over the grayscale sample images", async () => {
+  it("blends the map over samples", async () => {
     const result = syntheticResult();
     await writeFigures(dir, result);
     const png = await readPng(path.join(dir, "ads-overlay.png"));
@@ -150,7 +150,7 @@ describe("writeFigures", () => {
     expect(overlayColor(0.5, [255, 255, 255])).toEqual([192, 192, 192]);
   });
 
-  it("draws one map per class on a shared scale, NaN in gray", async () => {
+  it("draws class maps on one scale", async () => {
     const result = syntheticResult();
     await writeFigures(dir, result);
     const png = await readPng(path.join(dir, "class-ads.png"));

@@ -79,7 +79,7 @@ describe("writeSaliencyFolder", () => {
     expect(read.arrays.classCleanAccuracy!.data[9]).toBeNaN();
   });
 
-  it("leaves only the final files, with no temporary name", async () => {
+  it("leaves no temporary files", async () => {
     await writeSaliencyFolder(dir, syntheticResult(), metadata);
     const files = (await readdir(dir)).sort();
     expect(files).toEqual(
