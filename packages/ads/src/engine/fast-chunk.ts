@@ -19,6 +19,8 @@ import { PlainPairQueue } from "./generic.ts";
 import { windowChangesImage } from "./plain.ts";
 
 const ALL_LABELS = Array.from({ length: NUM_CLASSES }, (_, label) => label);
+const NO_SCORES = new Float64Array(0);
+const NO_LABELS = new Uint8Array(0);
 
 /** Relative margin added to every bound, for the float32 rounding of the bound's own inputs. */
 const BOUND_SAFETY = 1e-3;
@@ -121,8 +123,9 @@ export class ChunkEngine {
           candidates: [],
           queued: [],
           upperBounds: null,
-          scores: new Float64Array(NUM_CLASSES),
-          scored: new Uint8Array(NUM_CLASSES),
+          // Allocated only for the few pairs that reach the update stage.
+          scores: NO_SCORES,
+          scored: NO_LABELS,
           tolerance: Number.NaN,
           occludedProduct: null,
         };
@@ -446,6 +449,8 @@ export class ChunkEngine {
     if (!this.context.options.certify) {
       pair.candidates = ALL_LABELS.slice();
       pair.queued = ALL_LABELS.slice();
+      pair.scores = new Float64Array(NUM_CLASSES);
+      pair.scored = new Uint8Array(NUM_CLASSES);
       this.queueUpdate(pair);
       return;
     }
@@ -480,6 +485,8 @@ export class ChunkEngine {
       if (upper[label]! >= lower[winner]!) pair.candidates.push(label);
     }
     pair.queued = [winner];
+    pair.scores = new Float64Array(NUM_CLASSES);
+    pair.scored = new Uint8Array(NUM_CLASSES);
     pair.upperBounds = Float64Array.from(upper);
     this.queueUpdate(pair);
   }
