@@ -41,7 +41,9 @@ describe("ff command line", () => {
   it("exits 2 with one line for an unknown flag", async () => {
     const result = await run(["train", "--bogus"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^ff: error: Unknown argument: bogus\n/);
+    expect(result.stderr).toBe(
+      "ff: error: Unknown argument: bogus (see pnpm ff --help)\n",
+    );
     expect(result.stdout).toBe("");
   });
 

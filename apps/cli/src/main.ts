@@ -74,16 +74,12 @@ export async function main(
     if (helpText !== "" && usageFailure === null)
       streams.stdout(`${helpText}\n`);
     if (usageFailure !== null) {
-      streams.stderr(
-        `ff: error: ${usageFailure}\nRun "pnpm ff --help" for usage.\n`,
-      );
+      streams.stderr(`ff: error: ${usageFailure} (see pnpm ff --help)\n`);
       exitCode = EXIT_USAGE;
     }
   } catch (error) {
     if (usageFailure !== null) {
-      streams.stderr(
-        `ff: error: ${usageFailure}\nRun "pnpm ff --help" for usage.\n`,
-      );
+      streams.stderr(`ff: error: ${usageFailure} (see pnpm ff --help)\n`);
       exitCode = EXIT_USAGE;
     } else {
       exitCode = reportError(error, verbose, streams);
