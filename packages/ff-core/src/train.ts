@@ -118,10 +118,14 @@ export class Trainer {
   private readonly count: number;
   private readonly images: TrainingImages;
   private readonly steps: LayerSteps;
-  /** Normalised inputs of the layer under sequential training with fixed negatives, [2 * count, width]. */
+  /**
+   * Normalised inputs of the layer under sequential training, positive rows then negative rows,
+   * [2 * count, width], with a host copy for mini-batches.
+   */
   private cachedLayerInput: {
     layer: number;
     normalized: tf.Tensor2D;
+    values: Float32Array;
     transposed: tf.Tensor2D | null;
   } | null = null;
   private completedSteps = 0;
@@ -210,7 +214,13 @@ export class Trainer {
     ]);
     const optimizer = new AdamOptimizer(variables, training.learningRate);
     const deepest = Math.max(...layers);
-    if (eventLayer !== null && eventLayer > 0 && training.negatives === "fixed")
+    // With fixed negatives, or hard ones chosen by the frozen first layer, the input of an upper
+    // layer under sequential training never changes.
+    if (
+      eventLayer !== null &&
+      eventLayer > 0 &&
+      training.negatives !== "resample"
+    )
       this.cacheLayerInput(eventLayer);
     try {
       for (let epoch = 1; epoch <= training.epochs; epoch++) {
@@ -357,11 +367,18 @@ export class Trainer {
       both[i] = batch.indices[i]!;
       both[batch.size + i] = this.count + batch.indices[i]!;
     }
-    return tf.gather(cache, tf.tensor1d(both, "int32"));
+    // Copied on the host: on the wasm backend tf.gather of a few hundred rows takes milliseconds.
+    const width = cache.shape[1];
+    const values = this.cachedLayerInput!.values;
+    const rows = new Float32Array(both.length * width);
+    both.forEach((row, i) =>
+      rows.set(values.subarray(row * width, (row + 1) * width), i * width),
+    );
+    return tf.tensor2d(rows, [both.length, width]);
   }
 
   /**
-   * For sequential training with fixed negatives, the input of layer `index` never changes, so
+   * For sequential training without resampled negatives, the input of layer `index` never changes, so
    * the frozen layers below run once over the whole set and their normalised output is kept.
    */
   private cacheLayerInput(index: number): void {
@@ -394,6 +411,7 @@ export class Trainer {
     this.cachedLayerInput = {
       layer: index,
       normalized,
+      values: normalized.dataSync() as Float32Array,
       transposed: fullBatch ? (tf.transpose(normalized) as tf.Tensor2D) : null,
     };
   }
