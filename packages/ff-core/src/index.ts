@@ -8,3 +8,4 @@ export * from "./train.ts";
 export * from "./model-io.ts";
 export * from "./atomic.ts";
 export * from "./adam.ts";
+export * from "./worker-threads.ts";

@@ -15,23 +15,15 @@ import type { LabelledImages } from "./data.ts";
 import { LayerSteps, TrainingImages, type LayerStep } from "./layer-steps.ts";
 import { FFNetwork, normalizeRows, type LayerArrays } from "./network.ts";
 import type { Batch } from "./sampling.ts";
+import { startWorkerBackend, type WorkerBackend } from "./worker-threads.ts";
 
 const log = createDebug("ffads:ff-core:pipeline");
-
-/** Backends a stage can load, by the name tfjs registers them under. */
-export const STAGE_BACKENDS: Readonly<Record<string, () => Promise<unknown>>> =
-  {
-    cpu: () => import("@tensorflow/tfjs-backend-cpu"),
-    wasm: () => import("@tensorflow/tfjs-backend-wasm"),
-  };
 
 /** Everything a stage needs, sent as the worker's `workerData`. */
 export interface StageInit {
   index: number;
   /** The main thread's backend; every stage must compute with the same kernels. */
-  backend: string;
-  /** tfjs flags of the main thread that choose between kernels, such as the wasm binary. */
-  flags: Record<string, boolean>;
+  backend: WorkerBackend;
   recipe: Recipe;
   /** The network's own architecture and settings, which may differ from the recipe's settings. */
   architecture: FFArchitecture;
@@ -105,11 +97,7 @@ export type StageReport =
 export async function runStage(): Promise<void> {
   const init = workerData as StageInit;
   const mainPort = parentPort!;
-  await STAGE_BACKENDS[init.backend]!();
-  for (const [name, value] of Object.entries(init.flags))
-    tf.env().set(name, value);
-  if (!(await tf.setBackend(init.backend)))
-    throw new Error(`the ${init.backend} backend failed to start in a worker`);
+  await startWorkerBackend(init.backend);
   const stage = new PipelineStage(init);
   log("stage %d ready for layers %o", init.index, init.layers);
 

@@ -1,5 +1,3 @@
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker } from "node:worker_threads";
 
 import * as tf from "@tensorflow/tfjs-core";
@@ -9,22 +7,19 @@ import { NUM_CLASSES } from "./config.ts";
 import type { LabelledImages } from "./data.ts";
 import type { TrainEventListener } from "./events.ts";
 import type { FFNetwork } from "./network.ts";
-import {
-  STAGE_BACKENDS,
-  type StageInit,
-  type StageReport,
-  type StepMessage,
-} from "./pipeline-stage.ts";
+import type { StageInit, StageReport, StepMessage } from "./pipeline-stage.ts";
 import { startRun, type BatchSampler } from "./sampling.ts";
 import type { TrainOptions, TrainResult } from "./train.ts";
+import {
+  currentWorkerBackend,
+  WORKER_BACKENDS,
+  workerSource,
+} from "./worker-threads.ts";
 
 const log = createDebug("ffads:ff-core:pipeline");
 
 /** The module each worker runs; tests substitute their own. */
 export const STAGE_MODULE = new URL("./pipeline-stage.ts", import.meta.url);
-
-/** tfjs flags that pick the wasm binary; copied to the workers so they run the same kernels. */
-const WASM_FLAGS = ["WASM_HAS_SIMD_SUPPORT", "WASM_HAS_MULTITHREAD_SUPPORT"];
 
 /**
  * Returns why training with `threads` threads must run on one thread instead, or null when the
@@ -44,7 +39,7 @@ export function pipelineUnavailableReason(
   if (options.recipe.architecture.layerSizes.length < 3)
     return "a network of one layer has nothing to pipeline";
   const backend = tf.getBackend();
-  if (!(backend in STAGE_BACKENDS))
+  if (!(backend in WORKER_BACKENDS))
     return `the ${backend} backend cannot be loaded in a worker thread`;
   return null;
 }
@@ -214,7 +209,7 @@ class Pipeline {
     stageModule: URL,
   ): Promise<Pipeline> {
     const inits = await stageInits(options, network, sampler, groups);
-    const source = stageSource(stageModule);
+    const source = workerSource(stageModule, "runStage");
     const workers: Worker[] = [];
     try {
       for (const init of inits) {
@@ -409,18 +404,12 @@ async function stageInits(
   sampler: BatchSampler,
   groups: number[][],
 ): Promise<StageInit[]> {
-  const backend = tf.getBackend();
-  const flags: Record<string, boolean> = {};
-  if (backend === "wasm") {
-    for (const name of WASM_FLAGS)
-      flags[name] = (await tf.env().getAsync(name)) as boolean;
-  }
+  const backend = await currentWorkerBackend();
   const weights = network.toArrays();
   const channels = groups.slice(1).map(() => new MessageChannel());
   return groups.map((layers, index) => ({
     index,
     backend,
-    flags,
     recipe: options.recipe,
     architecture: network.architecture,
     settings: network.settings,
@@ -460,21 +449,4 @@ function transfers(message: StepMessage): ArrayBuffer[] {
   return arrays
     .filter((array) => array !== null && array !== undefined)
     .map((array) => array.buffer as ArrayBuffer);
-}
-
-/**
- * Returns the source of a worker that runs `runStage` of `stageModule`. In Node 20.20 with tsx
- * 4.23, a worker does not get tsx's ESM hooks, even with `--import tsx` in its `execArgv`: importing
- * a .ts module fails with ERR_UNKNOWN_FILE_EXTENSION. So the worker registers tsx's CommonJS hook
- * itself and loads a TypeScript stage module through `require`.
- */
-function stageSource(stageModule: URL): string {
-  const modulePath = fileURLToPath(stageModule);
-  const tsxHook = modulePath.endsWith(".ts")
-    ? createRequire(import.meta.url).resolve("tsx/cjs/api")
-    : null;
-  return [
-    tsxHook === null ? "" : `require(${JSON.stringify(tsxHook)}).register();`,
-    `require(${JSON.stringify(modulePath)}).runStage();`,
-  ].join("\n");
 }
