@@ -5,6 +5,8 @@
 // BENCH_BACKEND (default wasm), BENCH_ADS_MODEL (a model folder; by default a 784-500-500 network
 // is trained once, in about two minutes, and kept in .cache/bench/ads-model),
 // BENCH_ADS_IMAGES (fast path, default 500) and BENCH_ADS_REFERENCE_IMAGES (default 4).
+// BENCH_ADS_THREADS sets the threads of the fast path (default 1), and the reference path always
+// runs on 1 thread.
 import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -44,11 +46,19 @@ export async function benchAds(): Promise<BenchFigures> {
 
   const fastImages = Number(process.env.BENCH_ADS_IMAGES ?? 500);
   const referenceImages = Number(process.env.BENCH_ADS_REFERENCE_IMAGES ?? 4);
-  const fast = await timeRun(network, firstImages(all, fastImages), "fast");
+  const fastThreads = Number(process.env.BENCH_ADS_THREADS ?? 1);
+  const loadAverageBefore = loadAverage();
+  const fast = await timeRun(
+    network,
+    firstImages(all, fastImages),
+    "fast",
+    fastThreads,
+  );
   const reference = await timeRun(
     network,
     firstImages(all, referenceImages),
     "reference",
+    1,
   );
   network.dispose();
 
@@ -58,10 +68,13 @@ export async function benchAds(): Promise<BenchFigures> {
   const pairs = fast.result.pairs;
   return {
     machine: `${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.cpus().length} cores, Node ${process.version}`,
+    loadAverageBefore,
+    loadAverageAfter: loadAverage(),
     backend,
     network: `784-500-500 (${source}), test accuracy ${round(testAccuracy, 4)}`,
     window: "3 x 3, stride 1, zero baseline",
     fastImages,
+    fastThreads,
     fastImagesPerSecond: round(1 / fastSecondsPerImage),
     fastWindowsPerSecond: Math.round(windowsPerImage / fastSecondsPerImage),
     fastCpuSecondsPerImage: round(fast.cpuSeconds / fastImages, 4),
@@ -150,16 +163,26 @@ async function timeRun(
   network: FFNetwork,
   images: LabelledImages,
   method: "fast" | "reference",
+  threads: number,
 ): Promise<{ seconds: number; cpuSeconds: number; result: AdsResult }> {
-  process.stderr.write(`${method} path on ${images.count} images\n`);
+  process.stderr.write(
+    `${method} path on ${images.count} images, ${threads} thread(s)\n`,
+  );
   const cpuStart = process.cpuUsage();
   const started = performance.now();
   const result = await runAds({
     network,
     images,
-    options: { windowSize: 3, stride: 1, method, samples: { indices: [] } },
+    options: {
+      windowSize: 3,
+      stride: 1,
+      method,
+      threads,
+      samples: { indices: [] },
+    },
   });
   const seconds = (performance.now() - started) / 1000;
+  // The CPU time of the whole process, worker threads included.
   const cpu = process.cpuUsage(cpuStart);
   return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, result };
 }
@@ -171,6 +194,14 @@ function firstImages(all: LabelledImages, count: number): LabelledImages {
     count,
     pixels: all.pixels,
   };
+}
+
+/** Returns the 1, 5 and 15 minute load averages, which show how busy the shared cores were. */
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((load) => load.toFixed(2))
+    .join(", ");
 }
 
 function round(value: number, digits = 2): number {

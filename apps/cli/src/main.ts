@@ -360,6 +360,11 @@ function buildParser(
             type: "number",
             describe: "rows per network batch; bounds memory [4096]",
           })
+          .option("threads", {
+            type: "number",
+            describe:
+              "threads to occlude on; the images are split between worker threads with the same result as 1 thread [2 with at least 2 cores, else 1]",
+          })
           .option("top", {
             type: "number",
             default: 10,
@@ -387,7 +392,14 @@ function buildParser(
               "download the dataset into the cache if it is found nowhere",
           })
           .check(
-            checkNumbers(["window", "stride", "limit", "batch-size", "top"]),
+            checkNumbers([
+              "window",
+              "stride",
+              "limit",
+              "batch-size",
+              "threads",
+              "top",
+            ]),
           ),
       async (args) => {
         const summary = await runAdsCommand(

@@ -28,6 +28,8 @@ export type AdsEvent =
       windowCount: number;
       /** Windows times images. */
       totalPairs: number;
+      /** 1, or the worker threads that split the images between them. */
+      threads: number;
     }
   | {
       type: "progress";

@@ -41,6 +41,14 @@ export interface AdsOptions {
    * batchSize x the widest layer x 4 bytes per tensor. Default 4096.
    */
   batchSize?: number;
+  /**
+   * Threads that occlude the images. With 2 or more, an FF network's images are split into that
+   * many contiguous shards, each scored by a worker thread on the same backend, and the maps equal
+   * those of 1 thread. Each worker keeps its own copy of the network and its own batches, so memory
+   * grows with threads. Other classifiers, and backends other than cpu and wasm, run on the calling
+   * thread. Default 1.
+   */
+  threads?: number;
   /** Image rows and columns. Default [28, 28]. */
   imageShape?: [number, number];
   /** Default: 2 correct and 1 misclassified image per class. */
@@ -65,6 +73,7 @@ export interface ResolvedOptions {
   baseline: BaselineOption;
   method: "fast" | "reference";
   batchSize: number;
+  threads: number;
   imageShape: [number, number];
   samples: SampleSelection;
   scoreTolerance: number;
@@ -88,6 +97,7 @@ export function resolveOptions(
     baseline: options.baseline ?? { kind: "zero" },
     method: options.method ?? "fast",
     batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    threads: options.threads ?? 1,
     imageShape: options.imageShape ?? [28, 28],
     samples: options.samples ?? DEFAULT_SAMPLES,
     scoreTolerance: options.scoreTolerance ?? DEFAULT_SCORE_TOLERANCE,
@@ -138,6 +148,11 @@ function validateRunSettings(resolved: ResolvedOptions): void {
   if (!isPositiveInteger(resolved.batchSize) || resolved.batchSize < 16) {
     throw invalid(
       `batch size ${resolved.batchSize} must be an integer of at least 16 rows`,
+    );
+  }
+  if (!isPositiveInteger(resolved.threads)) {
+    throw invalid(
+      `threads ${resolved.threads} must be a positive integer; use 1 to run on the calling thread`,
     );
   }
   if (!(resolved.scoreTolerance > 0 && resolved.scoreTolerance < 1)) {

@@ -15,6 +15,11 @@ import {
 } from "./engine/generic.ts";
 import { marginOf, RAW_PIXEL_VALUES } from "./engine/plain.ts";
 import { accuracyMaps, OcclusionTally } from "./engine/tally.ts";
+import {
+  ADS_WORKER_MODULE,
+  occludeOnThreads,
+  threadsUnavailableReason,
+} from "./engine/threads.ts";
 import { AdsError } from "./errors.ts";
 import type { AdsEventListener, AdsPairCounts, AdsStage } from "./events.ts";
 import type { Baseline, SampleEntry } from "./format/manifest.ts";
@@ -92,9 +97,17 @@ export interface AdsResult {
  * Measures Accuracy Differential Saliency (docs/ads.md): the dataset-level map, one map per class,
  * the accuracy with each window occluded, and goodness-margin maps for sample images, in one pass.
  *
- * @throws AdsError for invalid options or images; rejects with the signal's reason when aborted
+ * With `options.threads` of 2 or more, the clean and windows stages of an FF network run on worker
+ * threads that each load `workerModule` (tests substitute their own), and the samples stage runs
+ * on the calling thread.
+ *
+ * @throws AdsError for invalid options or images. The run rejects with the signal's reason when
+ * aborted, and with an Error naming the worker when a worker thread fails.
  */
-export async function runAds(input: RunAdsInput): Promise<AdsResult> {
+export async function runAds(
+  input: RunAdsInput,
+  workerModule: URL = ADS_WORKER_MODULE,
+): Promise<AdsResult> {
   const started = performance.now();
   const classifier = asClassifier(input.network);
   const data = input.images;
@@ -165,64 +178,61 @@ export async function runAds(input: RunAdsInput): Promise<AdsResult> {
   };
   signal?.throwIfAborted();
 
-  const sampleSelection = options.samples;
+  const threadsReason = threadsUnavailableReason(
+    network,
+    options.threads,
+    data.count,
+  );
+  if (options.threads > 1 && threadsReason !== null)
+    log("running on the calling thread: %s", threadsReason);
+  const threads =
+    threadsReason === null ? Math.min(options.threads, data.count) : 1;
   emit({
     type: "start",
     method,
     imageCount: data.count,
     windowCount: grid.windows.length,
     totalPairs: pairs.total,
+    threads,
   });
 
-  // Clean predictions, then the samples they select, then every (image, window) pair.
-  const useFastFF = method === "fast" && network !== null;
-  let cleanPredictions: Int32Array;
-  let cleanPlainScores: Float32Array | null = null;
-  if (useFastFF) {
-    cleanPredictions = await cleanPredictionsFast(context, network);
-  } else {
-    const clean = await cleanScoresPlain(context);
-    cleanPredictions = clean.predictions;
-    cleanPlainScores = clean.scores;
-  }
-  const positions = selectSamples(
-    sampleSelection,
-    data.labels,
-    cleanPredictions,
-    imageIndices,
-    classCount,
-  );
-
-  let cleanMargins: Float64Array;
-  let drops: Float64Array;
-  if (method === "reference") {
-    cleanMargins = Float64Array.from(positions, (image) =>
-      marginOf(
-        cleanPlainScores!,
-        image * classCount,
-        classCount,
-        data.labels[image]!,
-      ),
+  const selectPositions = (cleanPredictions: Int32Array): number[] =>
+    selectSamples(
+      options.samples,
+      data.labels,
+      cleanPredictions,
+      imageIndices,
+      classCount,
     );
-    drops = new Float64Array(positions.length * grid.windows.length);
-    const slotOfImage = new Int32Array(data.count).fill(-1);
-    positions.forEach((image, slot) => {
-      if (slotOfImage[image] === -1) slotOfImage[image] = slot;
-    });
-    await occludeWindowsPlain(context, cleanPredictions, {
-      skipUnchanged: false,
-      samples: { slotOfImage, labels: data.labels, cleanMargins, drops },
-    });
-    copyDuplicateSlots(positions, drops, grid.windows.length);
-  } else {
-    if (useFastFF) await occludeWindowsFast(context, network, cleanPredictions);
-    else
-      await occludeWindowsPlain(context, cleanPredictions, {
-        skipUnchanged: true,
-        samples: null,
+  let measured: Measured;
+  if (threads > 1) {
+    let cleanPredictions: Int32Array;
+    try {
+      cleanPredictions = await occludeOnThreads(context, network!, {
+        threads,
+        onProgress: (stage, completed, total) =>
+          emit({ type: "progress", stage, completed, total }),
+        signal,
+        workerModule,
       });
-    ({ cleanMargins, drops } = await sampleMarginsPlain(context, positions));
+    } catch (error) {
+      if (signal?.aborted) {
+        emit({
+          type: "end",
+          wallTimeMs: performance.now() - started,
+          stopped: true,
+          pairs,
+        });
+      }
+      throw error;
+    }
+    const positions = selectPositions(cleanPredictions);
+    const margins = await sampleMarginsPlain(context, positions);
+    measured = { cleanPredictions, positions, ...margins };
+  } else {
+    measured = await measureOnCallingThread(context, network, selectPositions);
   }
+  const { cleanPredictions, positions, cleanMargins, drops } = measured;
 
   const maps = accuracyMaps(grid, context.tally, data.labels, cleanPredictions);
   const result = assembleResult({
@@ -250,6 +260,70 @@ export async function runAds(input: RunAdsInput): Promise<AdsResult> {
   );
   emit({ type: "end", wallTimeMs: result.wallTimeMs, stopped: false, pairs });
   return result;
+}
+
+/** The clean predictions, the sample positions they select, and the samples' margins. */
+interface Measured {
+  cleanPredictions: Int32Array;
+  positions: number[];
+  cleanMargins: Float64Array;
+  /** Margin drops, [samples, windows]. */
+  drops: Float64Array;
+}
+
+/** Runs every stage on the calling thread, filling `context.tally` and `context.pairs`. */
+async function measureOnCallingThread(
+  context: EngineContext,
+  network: FFNetwork | null,
+  selectPositions: (cleanPredictions: Int32Array) => number[],
+): Promise<Measured> {
+  // Clean predictions, then the samples they select, then every (image, window) pair.
+  const { classifier, grid, options } = context;
+  const classCount = classifier.classCount;
+  const method = options.method;
+  const useFastFF = method === "fast" && network !== null;
+  let cleanPredictions: Int32Array;
+  let cleanPlainScores: Float32Array | null = null;
+  if (useFastFF) {
+    cleanPredictions = await cleanPredictionsFast(context, network);
+  } else {
+    const clean = await cleanScoresPlain(context);
+    cleanPredictions = clean.predictions;
+    cleanPlainScores = clean.scores;
+  }
+  const positions = selectPositions(cleanPredictions);
+
+  let cleanMargins: Float64Array;
+  let drops: Float64Array;
+  if (method === "reference") {
+    cleanMargins = Float64Array.from(positions, (image) =>
+      marginOf(
+        cleanPlainScores!,
+        image * classCount,
+        classCount,
+        context.labels[image]!,
+      ),
+    );
+    drops = new Float64Array(positions.length * grid.windows.length);
+    const slotOfImage = new Int32Array(context.count).fill(-1);
+    positions.forEach((image, slot) => {
+      if (slotOfImage[image] === -1) slotOfImage[image] = slot;
+    });
+    await occludeWindowsPlain(context, cleanPredictions, {
+      skipUnchanged: false,
+      samples: { slotOfImage, labels: context.labels, cleanMargins, drops },
+    });
+    copyDuplicateSlots(positions, drops, grid.windows.length);
+  } else {
+    if (useFastFF) await occludeWindowsFast(context, network, cleanPredictions);
+    else
+      await occludeWindowsPlain(context, cleanPredictions, {
+        skipUnchanged: true,
+        samples: null,
+      });
+    ({ cleanMargins, drops } = await sampleMarginsPlain(context, positions));
+  }
+  return { cleanPredictions, positions, cleanMargins, drops };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 import {
@@ -29,6 +30,7 @@ export interface AdsFlags {
   classes?: string;
   method: "fast" | "reference";
   batchSize?: number;
+  threads?: number;
   top: number;
   out?: string;
   overwrite: boolean;
@@ -152,6 +154,7 @@ export async function runAdsCommand(
           ...(flags.batchSize === undefined
             ? {}
             : { batchSize: flags.batchSize }),
+          threads: flags.threads ?? defaultThreads(),
         },
         onEvent: (event) => renderAdsEvent(event, progress),
         signal,
@@ -293,10 +296,19 @@ function selectImages(
   return { images: { images, labels, count: indices.length, pixels }, indices };
 }
 
+/**
+ * Threads when --threads is not given: 2 where at least 2 cores are available. The images are
+ * split between that many worker threads.
+ */
+function defaultThreads(): number {
+  return Math.min(2, os.availableParallelism());
+}
+
 function renderAdsEvent(event: AdsEvent, progress: ProgressBar): void {
   if (event.type === "start") {
     progress.log(
-      `${event.windowCount} windows x ${event.imageCount} images = ${event.totalPairs} occluded images`,
+      `${event.windowCount} windows x ${event.imageCount} images = ${event.totalPairs} occluded images` +
+        (event.threads > 1 ? ` on ${event.threads} threads` : ""),
     );
   } else if (event.type === "progress") {
     progress.update(event.completed, event.total, event.stage);
