@@ -50,6 +50,7 @@ function smallRecipe(
   recipe.architecture.layerSizes = layerSizes;
   recipe.training = {
     ...recipe.training,
+    schedule: "joint",
     negatives,
     epochs: 2,
     batchSize: 100,
