@@ -1,3 +1,4 @@
+import { existsSync, statSync } from "node:fs";
 import {
   loadDataset,
   type DatasetEvent,
@@ -71,4 +72,14 @@ export function parseSizeList(text: string, flag: string): number[] {
 
 export function describeBackend(backend: BackendInfo): string {
   return `backend: ${backend.name} (${backend.source})`;
+}
+
+/** Throws a UsageError when `--data-dir` names no folder, rather than silently searching elsewhere. */
+export function checkDataDir(dataDir: string | undefined): void {
+  if (dataDir === undefined) return;
+  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) {
+    throw new UsageError(
+      `--data-dir ${dataDir} is not a folder; give the folder that holds the IDX files`,
+    );
+  }
 }

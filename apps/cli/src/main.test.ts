@@ -56,7 +56,7 @@ describe("ff command line", () => {
   it("exits 2 for a non-numeric epoch count", async () => {
     const result = await run(["train", "--epochs", "many"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("--epochs");
+    expect(result.stderr).toContain("--epochs is not a number");
   });
 
   it("exits 2 for impossible layer sizes", async () => {
@@ -71,6 +71,50 @@ describe("ff command line", () => {
     ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--layers "500,0" is invalid');
+  });
+
+  it("exits 2 for numbers outside each flag's range", async () => {
+    const cases: [string[], string][] = [
+      [
+        ["train", "--epochs", "0"],
+        "--epochs 0 is invalid; give a whole number of at least 1",
+      ],
+      [
+        ["train", "--learning-rate", "-1"],
+        "--learning-rate -1 is invalid; give a number above 0",
+      ],
+      [
+        ["train", "--learning-rate-decay", "1.5"],
+        "--learning-rate-decay 1.5 is invalid",
+      ],
+      [["eval", "--model", "m", "--limit", "2.5"], "--limit 2.5 is invalid"],
+      [["ads", "--model", "m", "--window", "0"], "--window 0 is invalid"],
+      [
+        ["view", "runs/x", "--serve", "--port", "70000"],
+        "give a port from 0 to 65535",
+      ],
+      [["train", "--epochs", "many"], "--epochs is not a number"],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run(args);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr, args.join(" ")).toContain(message);
+      expect(result.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1);
+    }
+  });
+
+  it("exits 2 for a --data-dir that is not a folder", async () => {
+    const result = await run([
+      "train",
+      "--data-dir",
+      path.join(directory, "missing"),
+      "--backend",
+      "cpu",
+      "--out",
+      path.join(directory, "unused"),
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("is not a folder");
   });
 
   it("exits 2 without a command", async () => {

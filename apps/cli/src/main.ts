@@ -54,8 +54,16 @@ export async function main(
   streams: Streams = defaultStreams,
 ): Promise<number> {
   const controller = new AbortController();
+  let firstSignalMs = 0;
   const onSignal = (): void => {
-    if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    // tsx passes a terminal's Ctrl-C on to this process a second time about 30 ms later, so only
+    // a repeat after a second counts as a request to quit at once.
+    if (controller.signal.aborted) {
+      if (performance.now() - firstSignalMs > 1000)
+        process.exit(EXIT_INTERRUPTED);
+      return;
+    }
+    firstSignalMs = performance.now();
     streams.stderr("\nstopping; press Ctrl-C again to quit at once\n");
     controller.abort();
   };
@@ -239,16 +247,16 @@ function buildParser(
               "download the dataset into the cache if it is found nowhere",
           })
           .check(
-            checkNumbers([
-              "epochs",
-              "batch-size",
-              "learning-rate",
-              "learning-rate-decay",
-              "threshold",
-              "seed",
-              "train-count",
-              "threads",
-            ]),
+            checkNumbers({
+              epochs: "count",
+              "batch-size": "natural",
+              "learning-rate": "positive",
+              "learning-rate-decay": "fraction",
+              threshold: "finite",
+              seed: "natural",
+              "train-count": "count",
+              threads: "count",
+            }),
           ),
       async (args) => {
         const summary = await runTrain(
@@ -297,7 +305,7 @@ function buildParser(
             describe:
               "download the dataset into the cache if it is found nowhere",
           })
-          .check(checkNumbers(["limit"])),
+          .check(checkNumbers({ limit: "count" })),
       async (args) => {
         const summary = await runEval(args as unknown as EvalFlags, streams);
         print(
@@ -392,14 +400,14 @@ function buildParser(
               "download the dataset into the cache if it is found nowhere",
           })
           .check(
-            checkNumbers([
-              "window",
-              "stride",
-              "limit",
-              "batch-size",
-              "threads",
-              "top",
-            ]),
+            checkNumbers({
+              window: "count",
+              stride: "count",
+              limit: "count",
+              "batch-size": "count",
+              threads: "count",
+              top: "natural",
+            }),
           ),
       async (args) => {
         const summary = await runAdsCommand(
@@ -441,7 +449,7 @@ function buildParser(
             default: 0,
             describe: "port for --serve; 0 picks a free one",
           })
-          .check(checkNumbers(["port"])),
+          .check(checkNumbers({ port: "port" })),
       async (args) => {
         const summary = await runView(
           args as unknown as ViewFlags,
@@ -471,17 +479,53 @@ function buildParser(
 }
 
 /** A yargs check that the named numeric flags, when given, are finite non-negative numbers. */
+/** What a numeric flag accepts. */
+type NumberKind =
+  "count" | "natural" | "positive" | "fraction" | "finite" | "port";
+
+const NUMBER_RULES: Record<
+  NumberKind,
+  { test: (value: number) => boolean; expected: string }
+> = {
+  count: {
+    test: (v) => Number.isInteger(v) && v >= 1,
+    expected: "a whole number of at least 1",
+  },
+  natural: {
+    test: (v) => Number.isInteger(v) && v >= 0,
+    expected: "a whole number of at least 0",
+  },
+  positive: { test: (v) => v > 0, expected: "a number above 0" },
+  fraction: {
+    test: (v) => v > 0 && v <= 1,
+    expected: "a number above 0 and at most 1",
+  },
+  finite: { test: () => true, expected: "a number" },
+  port: {
+    test: (v) => Number.isInteger(v) && v >= 0 && v <= 65535,
+    expected: "a port from 0 to 65535",
+  },
+};
+
+/** A yargs check that each named numeric flag, when given, is a finite number of its kind. */
 function checkNumbers(
-  names: string[],
+  kinds: Record<string, NumberKind>,
 ): (args: Record<string, unknown>) => true {
   return (args) => {
-    for (const name of names) {
+    for (const [name, kind] of Object.entries(kinds)) {
       const value = args[name];
       if (value === undefined) continue;
-      if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-        throw new UsageError(
-          `--${name} ${String(value)} is invalid; give a non-negative number`,
-        );
+      const rule = NUMBER_RULES[kind];
+      if (
+        typeof value !== "number" ||
+        !Number.isFinite(value) ||
+        !rule.test(value)
+      ) {
+        const shown =
+          typeof value === "number" && Number.isNaN(value)
+            ? "is not a number"
+            : `${String(value)} is invalid`;
+        throw new UsageError(`--${name} ${shown}; give ${rule.expected}`);
       }
     }
     return true;

@@ -149,6 +149,24 @@ describe("model folder", () => {
     });
   });
 
+  it("rejects a model.json without its dataset", async () => {
+    (await savedNetwork()).dispose();
+    const modelPath = path.join(directory, "model.json");
+    const model = JSON.parse(await readFile(modelPath, "utf8"));
+    delete model.dataset;
+    await writeFile(modelPath, JSON.stringify(model));
+    await expect(loadModel(directory)).rejects.toThrow(/lacks "dataset.name"/);
+  });
+
+  it("rejects a weights path outside the folder", async () => {
+    (await savedNetwork()).dispose();
+    const modelPath = path.join(directory, "model.json");
+    const model = JSON.parse(await readFile(modelPath, "utf8"));
+    model.weightsManifest[0].paths = ["../other/weights.bin"];
+    await writeFile(modelPath, JSON.stringify(model));
+    await expect(loadModel(directory)).rejects.toThrow(/plain file name/);
+  });
+
   it("rejects invalid JSON", async () => {
     (await savedNetwork()).dispose();
     await writeFile(path.join(directory, "model.json"), '{"format": ');

@@ -227,6 +227,34 @@ export function parseModelFile(text: string, modelPath: string): ModelFile {
       `${modelPath} lacks the "architecture" or "recipe" field`,
     );
   }
+  const weightsFile = manifest[0].paths[0];
+  if (
+    typeof weightsFile !== "string" ||
+    !/^[A-Za-z0-9._-]+$/.test(weightsFile) ||
+    weightsFile.startsWith(".")
+  ) {
+    throw new FFError(
+      "MODEL_FORMAT",
+      `${modelPath}: weights file "${String(weightsFile)}" must be a plain file name inside the model folder`,
+    );
+  }
+  const dataset = model.dataset as Partial<ModelFile["dataset"]> | undefined;
+  if (
+    typeof dataset !== "object" ||
+    dataset === null ||
+    typeof dataset.name !== "string"
+  ) {
+    throw new FFError(
+      "MODEL_FORMAT",
+      `${modelPath} lacks "dataset.name", the dataset the model was trained on; train the model again`,
+    );
+  }
+  if (typeof model.metrics !== "object" || model.metrics === null) {
+    throw new FFError(
+      "MODEL_FORMAT",
+      `${modelPath} lacks the "metrics" field; train the model again`,
+    );
+  }
   try {
     validateModelSettings(model.architecture, model.recipe);
   } catch (error) {

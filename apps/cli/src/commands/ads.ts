@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
@@ -14,7 +15,7 @@ import { DATASET_NAMES, type DatasetName, type Split } from "@ffads/datasets";
 import { loadModel, type LabelledImages } from "@ffads/ff-core";
 
 import { selectBackend, type BackendChoice } from "../backend.ts";
-import { describeBackend, loadSplit } from "../common.ts";
+import { checkDataDir, describeBackend, loadSplit } from "../common.ts";
 import { InterruptedError, UsageError } from "../errors.ts";
 import type { Streams } from "../main.ts";
 import { formatDuration, ProgressBar } from "../progress.ts";
@@ -98,6 +99,7 @@ export async function runAdsCommand(
       `${out} already holds a saliency folder; pass --overwrite to replace it, or choose another --out`,
     );
   }
+  checkDataDir(flags.dataDir);
   const baseline = parseBaseline(flags.baseline);
   const classes =
     flags.classes === undefined ? null : parseClasses(flags.classes);
@@ -168,15 +170,18 @@ export async function runAdsCommand(
     }
     progress.finish();
 
-    // Figures first: the manifest lists them, and it is written last.
-    const figures = await writeFigures(out, result);
-    await writeSaliencyFolder(out, result, {
+    // Everything is written into a staging folder beside `out`, which then replaces `out`, so a
+    // failure or interrupt never leaves new figures next to an old manifest.
+    const staging = `${out}.partial-${process.pid}`;
+    await rm(staging, { recursive: true, force: true });
+    const figures = await writeFigures(staging, result);
+    await writeSaliencyFolder(staging, result, {
       model: {
         path: path.relative(out, modelDir) || ".",
         kind: "ff",
         layerSizes: network.architecture.layerSizes,
         recipe: model.recipe.name,
-        testAccuracy: model.metrics.testAccuracy,
+        testAccuracy: model.metrics?.testAccuracy ?? null,
       },
       dataset,
       split: flags.split,
@@ -184,6 +189,7 @@ export async function runAdsCommand(
         classes ?? Array.from({ length: set.classNames.length }, (_, i) => i),
       figures,
     });
+    await replaceFolder(staging, out);
 
     const windowCount = result.gridShape[0] * result.gridShape[1];
     const seconds = result.wallTimeMs / 1000;
@@ -306,15 +312,15 @@ function defaultThreads(): number {
 
 function renderAdsEvent(event: AdsEvent, progress: ProgressBar): void {
   if (event.type === "start") {
+    loggedTenths.clear();
     progress.log(
       `${event.windowCount} windows x ${event.imageCount} images = ${event.totalPairs} occluded images` +
         (event.threads > 1 ? ` on ${event.threads} threads` : ""),
     );
   } else if (event.type === "progress") {
     progress.update(event.completed, event.total, event.stage);
-    if (!progress.isInteractive && event.completed === event.total) {
-      progress.log(`${event.stage}: ${event.completed}/${event.total} done`);
-    }
+    if (!progress.isInteractive)
+      logTenths(event.stage, event.completed, event.total, progress);
   } else if (event.type === "end") {
     const pairs = event.pairs;
     progress.log(
@@ -322,4 +328,32 @@ function renderAdsEvent(event: AdsEvent, progress: ProgressBar): void {
         `${pairs.updated} by the first-layer update, ${pairs.plain} by the plain network`,
     );
   }
+}
+
+/** Moves `staging` to `target`, replacing an earlier folder there only once the new one is whole. */
+async function replaceFolder(staging: string, target: string): Promise<void> {
+  if (!existsSync(target)) {
+    await rename(staging, target);
+    return;
+  }
+  const previous = `${target}.previous-${process.pid}`;
+  await rm(previous, { recursive: true, force: true });
+  await rename(target, previous);
+  await rename(staging, target);
+  await rm(previous, { recursive: true, force: true });
+}
+
+const loggedTenths = new Map<string, number>();
+
+/** Without a terminal, logs a stage's progress at every tenth, so a log file shows it moving. */
+function logTenths(
+  stage: string,
+  completed: number,
+  total: number,
+  progress: ProgressBar,
+): void {
+  const tenth = total === 0 ? 10 : Math.floor((completed / total) * 10);
+  if (tenth <= (loggedTenths.get(stage) ?? -1)) return;
+  loggedTenths.set(stage, tenth);
+  progress.log(`${stage}: ${completed}/${total} (${tenth * 10}%)`);
 }

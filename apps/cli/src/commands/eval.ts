@@ -4,7 +4,12 @@ import { DATASET_NAMES, type DatasetName, type Split } from "@ffads/datasets";
 import { evaluateAccuracy, loadModel } from "@ffads/ff-core";
 
 import { selectBackend, type BackendChoice } from "../backend.ts";
-import { describeBackend, firstImages, loadSplit } from "../common.ts";
+import {
+  checkDataDir,
+  describeBackend,
+  firstImages,
+  loadSplit,
+} from "../common.ts";
 import { UsageError } from "../errors.ts";
 import type { Streams } from "../main.ts";
 import { formatDuration, ProgressBar } from "../progress.ts";
@@ -35,6 +40,7 @@ export async function runEval(
   streams: Streams,
 ): Promise<EvalSummary> {
   const started = performance.now();
+  checkDataDir(flags.dataDir);
   const progress = new ProgressBar(
     "eval",
     streams.stderr,

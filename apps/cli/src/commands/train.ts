@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -8,12 +8,15 @@ import {
   presetRecipe,
   saveModel,
   trainFF,
+  validateModelSettings,
+  validateTrainingSettings,
   type Recipe,
   type TrainEvent,
 } from "@ffads/ff-core";
 
 import { selectBackend, type BackendChoice } from "../backend.ts";
 import {
+  checkDataDir,
   describeBackend,
   firstImages,
   loadSplit,
@@ -108,6 +111,15 @@ export async function runTrain(
       `${out} already holds a model; pass --overwrite to replace it, or choose another --out`,
     );
   }
+  if (existsSync(out) && !statSync(out).isDirectory()) {
+    throw new UsageError(`--out ${out} is a file; give a folder for the model`);
+  }
+  checkDataDir(flags.dataDir);
+  // Every dataset here has 28 x 28 images, so the settings can be checked before anything loads.
+  const early = recipeFromFlags(flags, 784);
+  validateModelSettings(early.architecture, early.settings);
+  validateTrainingSettings(early.training);
+
   const progress = new ProgressBar(
     "train",
     streams.stderr,
@@ -151,6 +163,12 @@ export async function runTrain(
     );
   }
 
+  if (signal.aborted) {
+    result.network.dispose();
+    throw new InterruptedError(
+      `training interrupted; nothing was written to ${out}`,
+    );
+  }
   progress.log("evaluating");
   const trainAccuracy = evaluateAccuracy(
     result.network,
@@ -160,6 +178,12 @@ export async function runTrain(
     result.network,
     firstImages(testSet, undefined),
   );
+  if (signal.aborted) {
+    result.network.dispose();
+    throw new InterruptedError(
+      `interrupted after training; nothing was written to ${out}`,
+    );
+  }
   await saveModel(out, result.network, {
     kind: "ff",
     recipe: {
