@@ -521,11 +521,11 @@ function checkNumbers(
         !Number.isFinite(value) ||
         !rule.test(value)
       ) {
-        const shown =
+        const problem =
           typeof value === "number" && Number.isNaN(value)
             ? "is not a number"
             : `${String(value)} is invalid`;
-        throw new UsageError(`--${name} ${shown}; give ${rule.expected}`);
+        throw new UsageError(`--${name} ${problem}; give ${rule.expected}`);
       }
     }
     return true;

@@ -234,7 +234,7 @@ export function formatAdsSummary(summary: AdsSummary): string {
   ].join("\n");
 }
 
-/** The windows with the largest accuracy drops, largest first. */
+/** Returns the windows with the largest accuracy drops, largest first. */
 export function largestDrops(result: AdsResult, count: number): WindowDrop[] {
   const [rows, cols] = result.gridShape;
   const drops: WindowDrop[] = [];
@@ -269,7 +269,7 @@ export function parseClasses(text: string): number[] {
   return [...new Set(labels)].sort((a, b) => a - b);
 }
 
-/** The images of the chosen classes, then the first `limit` of them, with their split indices. */
+/** Selects the images of the chosen classes, then the first `limit` of them, with their split indices. */
 function selectImages(
   set: {
     images: Uint8Array;
