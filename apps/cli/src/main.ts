@@ -38,6 +38,19 @@ const defaultStreams: Streams = {
   interactive: Boolean(process.stderr.isTTY),
 };
 
+/** Where `train`, `eval` and `ads` look for the dataset files. */
+const DATA_SOURCE_OPTIONS = {
+  "data-dir": {
+    type: "string",
+    describe: "folder with the dataset IDX files (raw or .gz), searched first",
+  },
+  download: {
+    type: "boolean",
+    default: false,
+    describe: "download the dataset into the cache if it is found nowhere",
+  },
+} as const;
+
 /** Error codes of the packages that mean the user passed an impossible setting. */
 const USAGE_ERROR_CODES = new Set([
   "INVALID_CONFIG",
@@ -235,17 +248,8 @@ function buildParser(
             default: false,
             describe: "replace a model already in --out",
           })
-          .option("data-dir", {
-            type: "string",
-            describe:
-              "folder with the dataset IDX files (raw or .gz), searched first",
-          })
-          .option("download", {
-            type: "boolean",
-            default: false,
-            describe:
-              "download the dataset into the cache if it is found nowhere",
-          })
+          .options(DATA_SOURCE_OPTIONS)
+          .epilog("[preset]: the default comes from the chosen --preset.")
           .check(
             checkNumbers({
               epochs: "count",
@@ -294,17 +298,7 @@ function buildParser(
             type: "number",
             describe: "evaluate only the first N images [all]",
           })
-          .option("data-dir", {
-            type: "string",
-            describe:
-              "folder with the dataset IDX files (raw or .gz), searched first",
-          })
-          .option("download", {
-            type: "boolean",
-            default: false,
-            describe:
-              "download the dataset into the cache if it is found nowhere",
-          })
+          .options(DATA_SOURCE_OPTIONS)
           .check(checkNumbers({ limit: "count" })),
       async (args) => {
         const summary = await runEval(args as unknown as EvalFlags, streams);
@@ -388,17 +382,7 @@ function buildParser(
             default: false,
             describe: "replace a saliency folder already in --out",
           })
-          .option("data-dir", {
-            type: "string",
-            describe:
-              "folder with the dataset IDX files (raw or .gz), searched first",
-          })
-          .option("download", {
-            type: "boolean",
-            default: false,
-            describe:
-              "download the dataset into the cache if it is found nowhere",
-          })
+          .options(DATA_SOURCE_OPTIONS)
           .check(
             checkNumbers({
               window: "count",
@@ -479,7 +463,7 @@ function buildParser(
 }
 
 /** A yargs check that the named numeric flags, when given, are finite non-negative numbers. */
-/** What a numeric flag accepts. */
+/** The range of values a numeric flag accepts. */
 type NumberKind =
   "count" | "natural" | "positive" | "fraction" | "finite" | "port";
 
@@ -507,7 +491,7 @@ const NUMBER_RULES: Record<
   },
 };
 
-/** A yargs check that each named numeric flag, when given, is a finite number of its kind. */
+/** Returns a yargs check that each named numeric flag, when given, is a finite number of its kind. */
 function checkNumbers(
   kinds: Record<string, NumberKind>,
 ): (args: Record<string, unknown>) => true {

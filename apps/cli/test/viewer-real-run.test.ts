@@ -15,30 +15,19 @@ import {
   type ModelSummary,
   type SaliencyManifest,
 } from "@ffads/ads/format";
-import {
-  chromium,
-  type BrowserContext,
-  type Locator,
-  type Page,
-} from "playwright-core";
+import { type BrowserContext, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import {
+  BLUE_END,
+  cellColor,
+  expectCell,
+  launchChromium,
+  RED_END,
+  WHITE,
+} from "@ffads/viewer/testing";
+
 import { runCliOrThrow } from "./run-cli.ts";
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const WHITE = [255, 255, 255];
-const RED_END = [103, 0, 31];
-const BLUE_END = [5, 48, 97];
 
 /** Images the ADS maps are measured on. */
 const IMAGE_COUNT = 200;
@@ -94,15 +83,7 @@ beforeAll(async () => {
   ads = await readArray("ads");
   classAds = await readArray("classAds");
 
-  context = await chromium.launchPersistentContext(
-    path.join(workDir, "chromium-profile"),
-    {
-      executablePath: "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      viewport: { width: 1400, height: 1000 },
-    },
-  );
+  context = await launchChromium(path.join(workDir, "chromium-profile"));
   page = await context.newPage();
   page.on("pageerror", (error) => pageErrors.push(error.message));
   await page.goto(pathToFileURL(path.join(siteDir, "index.html")).href);
@@ -158,47 +139,6 @@ function knownCells(data: Float32Array): {
     zero: data.indexOf(0),
     smallestNonZero,
   };
-}
-
-/** The part of HTMLCanvasElement that cellColor uses; apps/cli compiles without the DOM library. */
-interface Canvas2d {
-  getContext(contextId: "2d"): {
-    getImageData(
-      x: number,
-      y: number,
-      width: number,
-      height: number,
-    ): { data: ArrayLike<number> };
-  } | null;
-}
-
-/** Reads the RGB colour of one cell of a canvas at its native size, once the canvas is drawn. */
-async function cellColor(
-  canvas: Locator,
-  row: number,
-  col: number,
-): Promise<number[]> {
-  await canvas.waitFor();
-  return canvas.evaluate(
-    (element, [r, c]) => {
-      const context = (element as unknown as Canvas2d).getContext("2d")!;
-      const data = context.getImageData(c!, r!, 1, 1).data;
-      return [data[0]!, data[1]!, data[2]!];
-    },
-    [row, col],
-  );
-}
-
-/** Polls a cell until it has the expected colour, so that a canvas drawn late still passes. */
-async function expectCell(
-  canvas: Locator,
-  row: number,
-  col: number,
-  expected: readonly number[],
-): Promise<void> {
-  await expect
-    .poll(() => cellColor(canvas, row, col), { timeout: 5000 })
-    .toEqual([...expected]);
 }
 
 /** Moves the pointer over the centre of one cell and returns the tooltip's text. */

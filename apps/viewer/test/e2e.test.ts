@@ -14,30 +14,18 @@ import {
   parseNpy,
   sequentialColor,
 } from "@ffads/ads/format";
-import {
-  chromium,
-  type BrowserContext,
-  type Locator,
-  type Page,
-} from "playwright-core";
+import { type BrowserContext, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildViewer, serveViewer } from "../node/index.ts";
+import {
+  BLUE_END,
+  cellColor,
+  expectCell,
+  launchChromium,
+  RED_END,
+  WHITE,
+} from "./browser.ts";
 import { FIXTURE, makeFixtureRun } from "./fixture.ts";
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const WHITE = [255, 255, 255];
-const RED_END = [103, 0, 31];
-const BLUE_END = [5, 48, 97];
 
 let workDir: string;
 let context: BrowserContext;
@@ -105,15 +93,7 @@ beforeAll(async () => {
   const built = await buildViewer({ runs, outDir: path.join(workDir, "site") });
   fileIndexHtml = built.indexHtml;
 
-  context = await chromium.launchPersistentContext(
-    path.join(workDir, "chromium-profile"),
-    {
-      executablePath: "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      viewport: { width: 1400, height: 1000 },
-    },
-  );
+  context = await launchChromium(path.join(workDir, "chromium-profile"));
 });
 
 afterAll(async () => {
@@ -127,34 +107,6 @@ async function openPage(query = ""): Promise<Page> {
   page.on("pageerror", (error) => pageErrors.push(error.message));
   await page.goto(served.url + query);
   return page;
-}
-
-/** Reads the RGB colour of one cell of a canvas at its native size, once the canvas is drawn. */
-async function cellColor(
-  canvas: Locator,
-  row: number,
-  col: number,
-): Promise<number[]> {
-  await canvas.waitFor();
-  return canvas.evaluate(
-    (element: HTMLCanvasElement, [r, c]) => {
-      const data = element.getContext("2d")!.getImageData(c!, r!, 1, 1).data;
-      return [data[0]!, data[1]!, data[2]!];
-    },
-    [row, col],
-  );
-}
-
-/** Polls a cell until it has the expected colour, so that redraws after a control change land. */
-async function expectCell(
-  canvas: Locator,
-  row: number,
-  col: number,
-  expected: readonly number[],
-): Promise<void> {
-  await expect
-    .poll(() => cellColor(canvas, row, col), { timeout: 5000 })
-    .toEqual([...expected]);
 }
 
 function pane(page: Page, index = 0): Locator {
