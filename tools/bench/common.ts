@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 
-/** Figures a benchmark returns: numbers and the strings that say where they were measured. */
+/** Figures a benchmark returns: numbers, and strings that name where they were measured. */
 export type BenchFigures = Record<string, number | string>;
 
 /** Sets the backend from BENCH_BACKEND (default wasm) and returns its name. */

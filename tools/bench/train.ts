@@ -1,4 +1,5 @@
-// Times training epochs: the paper recipe's two layers at full batch, and the default preset.
+// Times training epochs: both layers of the `paper` preset (the recipe of arXiv 2409.15365) at
+// full batch, and the `default` preset.
 import os from "node:os";
 
 import * as tf from "@tensorflow/tfjs-core";
@@ -20,7 +21,7 @@ const PAPER_EPOCHS = 4;
 const DEFAULT_EPOCHS = 2;
 const AUTODIFF_IMAGES = 10000;
 
-/** Epoch times of the paper recipe per layer and of the default preset, in milliseconds. */
+/** Measures epoch times of the `paper` preset per layer and of the `default` preset, in milliseconds. */
 export async function benchTraining(): Promise<BenchFigures> {
   const backend = await setupBackend();
   const set = await loadDataset("mnist", "train");
@@ -85,8 +86,8 @@ async function epochTimes(
 }
 
 /**
- * One full-batch epoch of the paper's first layer with gradients from tfjs autodiff (tf.grads on
- * the plain loss), the straightforward way, for comparison with the closed form.
+ * Times epochs of the `paper` preset's first layer with gradients from tfjs autodiff (the optimiser's
+ * minimize on the plain loss), for comparison with the closed form.
  */
 async function autodiffFirstLayerEpochMs(
   recipe: Recipe,

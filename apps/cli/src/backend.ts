@@ -18,7 +18,7 @@ export interface BackendInfo {
   name: string;
   /** The package that provides it, e.g. `@tensorflow/tfjs-node-gpu`. */
   source: string;
-  /** Why faster backends were passed over, for the `--verbose` log. */
+  /** Reasons the faster backends were passed over, for the debug log. */
   skipped: string[];
 }
 
@@ -71,8 +71,8 @@ export async function selectBackend(
 }
 
 async function tryNative(packageName: string): Promise<string | null> {
-  // Without network the package installs but its native binding is never downloaded; importing it
-  // then registers every kernel before failing, so look for the binding first.
+  // Without network the package installs but its native binding is never downloaded. Importing it
+  // would then register every kernel before failing, so look for the binding first.
   let packageRoot: string;
   try {
     packageRoot = path.dirname(require.resolve(`${packageName}/package.json`));

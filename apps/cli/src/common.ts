@@ -38,7 +38,7 @@ export async function loadSplit(
   });
 }
 
-/** The first `limit` images of a set, or all of them when `limit` is undefined. */
+/** Returns the first `limit` images of a set, or all of them when `limit` is undefined. */
 export function firstImages(
   set: ImageSet,
   limit: number | undefined,

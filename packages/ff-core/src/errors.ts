@@ -7,7 +7,7 @@ export type FFErrorCode =
   | "MODEL_VERSION"
   | "MODEL_WEIGHTS";
 
-/** An error caused by invalid settings, input or files; the message says what to do. */
+/** An error caused by invalid settings, input or files, whose message states the fix. */
 export class FFError extends Error {
   readonly code: FFErrorCode;
 

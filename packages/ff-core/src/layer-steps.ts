@@ -57,9 +57,9 @@ export class TrainingImages {
   private readonly labels: Int32Array;
 
   /**
-   * The pixels, squared lengths and labels of a batch's rows. Mini-batch rows are copied on the
-   * host, because on the wasm backend a gather of a hundred rows takes milliseconds per step; the
-   * values are the same float32 numbers either way.
+   * Returns the pixels, squared lengths and labels of a batch's rows. Mini-batch rows are copied
+   * on the host, because on the wasm backend a gather of a hundred rows takes milliseconds per
+   * step. The values are the same float32 numbers either way.
    */
   batchRows(batch: Batch): {
     pixels: tf.Tensor2D;

@@ -149,7 +149,7 @@ export class FFNetwork {
     return goodnessOf(activity, this.architecture.goodness);
   }
 
-  /** The activity of layer `index` for a layer input: relu(normalise(input) @ kernel + bias). */
+  /** Computes the activity of layer `index` for a layer input: relu(normalise(input) @ kernel + bias). */
   layerActivity(index: number, input: tf.Tensor2D): tf.Tensor2D {
     const layer = this.layers[index]!;
     return tf.tidy(

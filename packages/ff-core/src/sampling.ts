@@ -88,7 +88,7 @@ export class BatchSampler {
     }
   }
 
-  /** The batch of the given rows (null for all), drawing its negative labels if they are resampled. */
+  /** Builds the batch of the given rows (null for all), drawing its negative labels if they are resampled. */
   batchOf(indices: Int32Array | null): Batch {
     const size = indices === null ? this.count : indices.length;
     const labels =

@@ -28,7 +28,7 @@ export interface TrainOptions {
   recipe: Recipe;
   train: LabelledImages;
   onEvent?: TrainEventListener;
-  /** When aborted, training stops after the current step and the result says `stopped`. */
+  /** When aborted, training stops after the current step and the result has `stopped: true`. */
   signal?: AbortSignal;
   /**
    * A network to train further in place of a new one; its architecture must equal the recipe's.
