@@ -64,7 +64,10 @@ export interface AdsSummary {
   cleanAccuracy: number;
   largestDrops: WindowDrop[];
   windowCount: number;
+  /** Window positions finished per second, each over all N images. */
   windowsPerSecond: number;
+  /** Occluded images (image, window pairs) scored per second. */
+  occludedImagesPerSecond: number;
   imagesPerSecond: number;
   wallTimeMs: number;
   figures: string[];
@@ -208,6 +211,7 @@ export async function runAdsCommand(
       largestDrops: largestDrops(result, flags.top),
       windowCount,
       windowsPerSecond: windowCount / seconds,
+      occludedImagesPerSecond: (windowCount * result.imageCount) / seconds,
       imagesPerSecond: result.imageCount / seconds,
       wallTimeMs: performance.now() - started,
       figures: figures.map((figure) => path.join(out, figure.file)),
@@ -230,7 +234,8 @@ export function formatAdsSummary(summary: AdsSummary): string {
     `largest drops (window centre row, column):`,
     ...drops,
     `wall time:       ${formatDuration(summary.wallTimeMs)}, ${summary.windowsPerSecond.toFixed(1)} windows/s ` +
-      `over all images (${summary.imagesPerSecond.toFixed(1)} images/s, ${summary.method} path, ${summary.backend} backend)`,
+      `over all ${summary.imageCount} images, ${Math.round(summary.occludedImagesPerSecond)} occluded images/s ` +
+      `(${summary.imagesPerSecond.toFixed(1)} images/s, ${summary.method} path, ${summary.backend} backend)`,
   ].join("\n");
 }
 
