@@ -117,6 +117,15 @@ describe("ff command line", () => {
     expect(result.stderr).toContain("is not a folder");
   });
 
+  it("exits 2 for a missing run folder", async () => {
+    const missing = path.join(directory, "no-such-run");
+    const result = await run(["view", missing]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `ff: error: run folder ${missing} does not exist; give a folder written by ff train or ff ads\n`,
+    );
+  });
+
   it("exits 2 without a command", async () => {
     expect((await run([])).code).toBe(2);
   });

@@ -1,7 +1,9 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
 
 import { buildViewer, serveViewer } from "@ffads/viewer/node";
 
+import { UsageError } from "../errors.ts";
 import type { Streams } from "../main.ts";
 
 export interface ViewFlags {
@@ -28,6 +30,13 @@ export async function runView(
   signal: AbortSignal,
   streams: Streams,
 ): Promise<ViewSummary> {
+  for (const dir of flags.runs) {
+    if (!existsSync(dir)) {
+      throw new UsageError(
+        `run folder ${dir} does not exist; give a folder written by ff train or ff ads`,
+      );
+    }
+  }
   const runs = uniqueNames(flags.runs.map((dir) => path.resolve(dir)));
   if (!flags.serve) {
     const outDir = path.resolve(flags.out);
