@@ -18,16 +18,24 @@ export interface GlobalFlags {
   backend: string;
 }
 
+/** Dataset source flags (folder, download, checksum check), shared by every command that reads data. */
+export interface DataSourceFlags {
+  dataDir?: string | undefined;
+  download: boolean;
+  verifyChecksums: boolean;
+}
+
 /** Loads a split, reporting downloads on stderr. */
 export async function loadSplit(
   dataset: DatasetName,
   split: Split,
-  options: { dataDir: string | undefined; download: boolean },
+  options: DataSourceFlags,
   report: (line: string) => void,
 ): Promise<ImageSet> {
   return loadDataset(dataset, split, {
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.download ? { download: true } : {}),
+    verifyChecksums: options.verifyChecksums,
     onEvent: (event: DatasetEvent) => {
       if (event.type === "download-start")
         report(`downloading ${event.fileName} from ${event.url}`);

@@ -1,7 +1,9 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { loadDataset } from "@ffads/datasets";
 
 import { main, type Streams } from "./main.ts";
 import { formatDuration, formatEta } from "./progress.ts";
@@ -50,7 +52,9 @@ describe("ff command line", () => {
   it("exits 2 for a value outside the choices", async () => {
     const result = await run(["train", "--dataset", "cifar"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("cifar");
+    expect(result.stderr).toBe(
+      'ff: error: --dataset "cifar" is not one of: mnist, fashion-mnist (see pnpm ff --help)\n',
+    );
   });
 
   it("exits 2 for a non-numeric epoch count", async () => {
@@ -101,6 +105,57 @@ describe("ff command line", () => {
       expect(result.stderr, args.join(" ")).toContain(message);
       expect(result.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1);
     }
+  });
+
+  it("accepts a modified copy only with --no-verify-checksums", async () => {
+    // A copy with the first 200 training and 100 test images of MNIST, as raw IDX files.
+    const dataDir = path.join(directory, "mnist-subset");
+    await mkdir(dataDir);
+    const idx = (magic: number, dims: number[], body: Uint8Array): Buffer => {
+      const header = Buffer.alloc(4 + 4 * dims.length);
+      header.writeUInt32BE(magic, 0);
+      dims.forEach((size, i) => header.writeUInt32BE(size, 4 + 4 * i));
+      return Buffer.concat([header, body]);
+    };
+    for (const [split, prefix, count] of [
+      ["train", "train", 200],
+      ["test", "t10k", 100],
+    ] as const) {
+      const set = await loadDataset("mnist", split);
+      await writeFile(
+        path.join(dataDir, `${prefix}-images-idx3-ubyte`),
+        idx(0x803, [count, 28, 28], set.images.subarray(0, count * 784)),
+      );
+      await writeFile(
+        path.join(dataDir, `${prefix}-labels-idx1-ubyte`),
+        idx(0x801, [count], set.labels.subarray(0, count)),
+      );
+    }
+    const args = [
+      "train",
+      "--preset",
+      "tiny",
+      "--epochs",
+      "1",
+      "--train-count",
+      "200",
+      "--data-dir",
+      dataDir,
+      "--backend",
+      "cpu",
+      "--out",
+      path.join(directory, "subset-model"),
+    ];
+    const rejected = await run(args);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toContain("SHA-256");
+    expect(rejected.stderr).toContain("--no-verify-checksums");
+    const accepted = await run([...args, "--no-verify-checksums", "--json"]);
+    expect(accepted.stderr).not.toContain("error");
+    expect(accepted.code).toBe(0);
+    const summary = JSON.parse(accepted.stdout);
+    expect(summary.trainCount).toBe(200);
+    expect(summary.testAccuracy).toBeGreaterThanOrEqual(0);
   });
 
   it("exits 2 for a --data-dir that is not a folder", async () => {

@@ -49,6 +49,12 @@ const DATA_SOURCE_OPTIONS = {
     default: false,
     describe: "download the dataset into the cache if it is found nowhere",
   },
+  "verify-checksums": {
+    type: "boolean",
+    default: true,
+    describe:
+      "check the files against the official SHA-256; --no-verify-checksums accepts a modified copy",
+  },
 } as const;
 
 /** Error codes of the packages that mean the user passed an impossible setting. */
@@ -95,12 +101,12 @@ export async function main(
     if (helpText !== "" && usageFailure === null)
       streams.stdout(`${helpText}\n`);
     if (usageFailure !== null) {
-      streams.stderr(`ff: error: ${usageFailure} (see pnpm ff --help)\n`);
+      streams.stderr(usageLine(usageFailure));
       exitCode = EXIT_USAGE;
     }
   } catch (error) {
     if (usageFailure !== null) {
-      streams.stderr(`ff: error: ${usageFailure} (see pnpm ff --help)\n`);
+      streams.stderr(usageLine(usageFailure));
       exitCode = EXIT_USAGE;
     } else {
       exitCode = reportError(error, verbose, streams);
@@ -462,7 +468,23 @@ function buildParser(
     });
 }
 
-/** A yargs check that the named numeric flags, when given, are finite non-negative numbers. */
+/**
+ * Formats a usage failure as one line. yargs reports a value outside the choices over several
+ * lines ("Invalid values:" and then one "Argument: ..., Given: ..., Choices: ..." line per flag),
+ * so each flag's line becomes `--flag "value" is not one of: a, b`.
+ */
+export function usageLine(message: string): string {
+  const choices = [
+    ...message.matchAll(/Argument: (\S+), Given: (.*?), Choices: (.*)$/gm),
+  ].map(
+    ([, flag, given, allowed]) =>
+      `--${flag} ${given} is not one of: ${allowed!.replaceAll('"', "")}`,
+  );
+  const text =
+    choices.length > 0 ? choices.join("; ") : message.replace(/\s*\n\s*/g, " ");
+  return `ff: error: ${text} (see pnpm ff --help)\n`;
+}
+
 /** The range of values a numeric flag accepts. */
 type NumberKind =
   "count" | "natural" | "positive" | "fraction" | "finite" | "port";

@@ -261,7 +261,8 @@ function checksumError(
       `official ${info.title} ${mismatch.expected.rawName} has ${mismatch.expected.sha256}. ` +
       identity +
       `Replace the file with the official one or delete it (docs/datasets.md lists the ` +
-      `mirrors). To use a modified copy on purpose, pass verifyChecksums: false.`,
+      `mirrors). To use a modified copy on purpose, turn the check off (--no-verify-checksums ` +
+      `in the ff command, verifyChecksums: false in the API).`,
   );
 }
 

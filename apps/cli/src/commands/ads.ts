@@ -38,6 +38,7 @@ export interface AdsFlags {
   backend: BackendChoice;
   dataDir: string | undefined;
   download: boolean;
+  verifyChecksums: boolean;
 }
 
 /** One window of the largest accuracy drops. */

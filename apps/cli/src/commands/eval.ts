@@ -22,6 +22,7 @@ export interface EvalFlags {
   backend: BackendChoice;
   dataDir: string | undefined;
   download: boolean;
+  verifyChecksums: boolean;
 }
 
 export interface EvalSummary {

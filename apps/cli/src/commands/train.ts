@@ -47,6 +47,7 @@ export interface TrainFlags {
   overwrite: boolean;
   dataDir?: string;
   download: boolean;
+  verifyChecksums: boolean;
   json: boolean;
   verbose: boolean;
 }
@@ -128,7 +129,11 @@ export async function runTrain(
   const backend = await selectBackend(flags.backend);
   progress.log(describeBackend(backend));
 
-  const data = { dataDir: flags.dataDir, download: flags.download };
+  const data = {
+    dataDir: flags.dataDir,
+    download: flags.download,
+    verifyChecksums: flags.verifyChecksums,
+  };
   const trainSet = await loadSplit(flags.dataset, "train", data, (line) =>
     progress.log(line),
   );
