@@ -150,9 +150,24 @@ describe("ff command line", () => {
     expect(rejected.code).toBe(1);
     expect(rejected.stderr).toContain("SHA-256");
     expect(rejected.stderr).toContain("--no-verify-checksums");
-    const accepted = await run([...args, "--no-verify-checksums", "--json"]);
+    const accepted = await run([
+      ...args,
+      "--no-verify-checksums",
+      "--layers",
+      "20,20",
+      "--schedule",
+      "sequential",
+      "--json",
+    ]);
     expect(accepted.stderr).not.toContain("error");
     expect(accepted.code).toBe(0);
+    // One line per epoch, with layers numbered from 1 as in the viewer.
+    expect(accepted.stderr).toMatch(
+      /^layer 1\/2 epoch 1\/1  loss L1 \d\.\d{4}  /m,
+    );
+    expect(accepted.stderr).toMatch(
+      /^layer 2\/2 epoch 1\/1  loss L2 \d\.\d{4}  /m,
+    );
     const summary = JSON.parse(accepted.stdout);
     expect(summary.trainCount).toBe(200);
     expect(summary.testAccuracy).toBeGreaterThanOrEqual(0);

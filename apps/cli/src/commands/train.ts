@@ -259,13 +259,17 @@ function renderTrainEvent(event: TrainEvent, progress: ProgressBar): void {
     const where =
       event.layer === null
         ? `epoch ${event.epoch}`
-        : `layer ${event.layer} epoch ${event.epoch}`;
+        : `layer ${event.layer + 1} epoch ${event.epoch}`;
     progress.update(event.completedSteps, event.totalSteps, where);
   } else if (event.type === "epoch") {
-    const where = event.layer === null ? "" : `layer ${event.layer} `;
+    // Layers are numbered from 1, as in the viewer.
+    const where =
+      event.layer === null
+        ? ""
+        : `layer ${event.layer + 1}/${event.loss.length} `;
     const loss = event.loss
       .map((value, i) =>
-        Number.isNaN(value) ? null : `L${i} ${value.toFixed(4)}`,
+        Number.isNaN(value) ? null : `L${i + 1} ${value.toFixed(4)}`,
       )
       .filter((part) => part !== null)
       .join(" ");
