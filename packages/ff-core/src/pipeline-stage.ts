@@ -12,7 +12,12 @@ import type {
   TrainingSettings,
 } from "./config.ts";
 import type { LabelledImages } from "./data.ts";
-import { LayerSteps, TrainingImages, type LayerStep } from "./layer-steps.ts";
+import {
+  LayerSteps,
+  stepGradients,
+  TrainingImages,
+  type LayerStep,
+} from "./layer-steps.ts";
 import { FFNetwork, normalizeRows, type LayerArrays } from "./network.ts";
 import type { Batch } from "./sampling.ts";
 import { startWorkerBackend, type WorkerBackend } from "./worker-threads.ts";
@@ -223,7 +228,7 @@ class PipelineStage {
           step = dense;
           input = dense.activity;
         }
-        gradients.push(step.kernelGradient, step.biasGradient);
+        gradients.push(...stepGradients(step));
         losses.push(step.loss);
       }
       const output: tf.Tensor2D[] =
@@ -283,6 +288,7 @@ class PipelineStage {
     this.images?.dispose();
     this.lossSums.forEach((sum) => sum.dispose());
     this.snapshots.forEach((tensors) => tf.dispose(tensors));
+    this.steps.releaseFirstKernel();
     this.network.dispose();
   }
 
@@ -298,14 +304,15 @@ class PipelineStage {
   }
 
   private variables(): tf.Variable[] {
-    return this.init.layers.flatMap((i) => [
-      this.network.layers[i]!.kernel,
-      this.network.layers[i]!.bias,
-    ]);
+    return this.steps.trainableVariables(this.init.layers);
   }
 
+  /** Copies of this stage's kernels and biases, kernel then bias for each layer. */
   private copyWeights(): tf.Tensor[] {
-    return this.variables().map((variable) => tf.clone(variable));
+    return this.init.layers.flatMap((i) => [
+      this.steps.currentKernel(i),
+      tf.clone(this.network.layers[i]!.bias),
+    ]);
   }
 
   private keepSnapshot(step: number): void {

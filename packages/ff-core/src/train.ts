@@ -14,7 +14,12 @@ import {
 } from "./data.ts";
 import type { TrainEventListener } from "./events.ts";
 import { FFError } from "./errors.ts";
-import { LayerSteps, TrainingImages, type LayerStep } from "./layer-steps.ts";
+import {
+  LayerSteps,
+  stepGradients,
+  TrainingImages,
+  type LayerStep,
+} from "./layer-steps.ts";
 import { FFNetwork, normalizeRows } from "./network.ts";
 import { pipelineUnavailableReason, trainPipelined } from "./pipeline.ts";
 import { startRun, type Batch, type BatchSampler } from "./sampling.ts";
@@ -191,14 +196,32 @@ export class Trainer {
     this.dropLayerInputCache();
   }
 
-  /** Closed-form gradients of one joint step on the given rows, for tests. */
-  gradientsFor(indices: Int32Array): LayerStep[] {
+  /**
+   * Closed-form gradients of one joint step on the given rows, for tests, with each layer's kernel
+   * gradient whole.
+   */
+  gradientsFor(
+    indices: Int32Array,
+  ): {
+    kernelGradient: tf.Tensor2D;
+    biasGradient: tf.Tensor1D;
+    loss: tf.Scalar;
+  }[] {
     const layers = this.network.layers.map((_, i) => i);
-    return this.computeStep(
+    const steps = this.computeStep(
       this.sampler.batchOf(indices),
       layers,
       layers.length - 1,
     );
+    return steps.map((step) => {
+      const kernelGradient = tf.concat(step.kernelGradients, 0);
+      tf.dispose(step.kernelGradients);
+      return {
+        kernelGradient,
+        biasGradient: step.biasGradient,
+        loss: step.loss,
+      };
+    });
   }
 
   /** Trains `layers` together for the recipe's epochs; returns true when stopped early. */
@@ -208,11 +231,10 @@ export class Trainer {
     lossHistory: number[][],
   ): Promise<boolean> {
     const training = this.recipe.training;
-    const variables = layers.flatMap((i) => [
-      this.network.layers[i]!.kernel,
-      this.network.layers[i]!.bias,
-    ]);
-    const optimizer = new AdamOptimizer(variables, training.learningRate);
+    const optimizer = new AdamOptimizer(
+      this.steps.trainableVariables(layers),
+      training.learningRate,
+    );
     const deepest = Math.max(...layers);
     // With fixed negatives, or hard ones chosen by the frozen first layer, the input of an upper
     // layer under sequential training never changes.
@@ -235,15 +257,13 @@ export class Trainer {
             return true;
           }
           const steps = this.computeStep(batch, layers, deepest);
-          optimizer.apply(
-            steps.flatMap((step) => [step.kernelGradient, step.biasGradient]),
-          );
+          const gradients = steps.flatMap(stepGradients);
+          optimizer.apply(gradients);
+          tf.dispose(gradients);
           steps.forEach((step, i) => {
             const previous = lossSums[i]!;
             lossSums[i] = tf.add(previous, step.loss);
             previous.dispose();
-            step.kernelGradient.dispose();
-            step.biasGradient.dispose();
             step.loss.dispose();
           });
           stepsInEpoch += 1;
@@ -258,6 +278,8 @@ export class Trainer {
           if (batch.indices === null || stepsInEpoch % STEPS_PER_YIELD === 0)
             await yieldToEventLoop();
         }
+        // The network's first-layer kernel is current at every epoch event.
+        this.steps.syncFirstKernel();
         const loss = this.network.layers.map(() => Number.NaN);
         layers.forEach((layer, i) => {
           loss[layer] = lossSums[i]!.dataSync()[0]! / stepsInEpoch;
@@ -286,6 +308,7 @@ export class Trainer {
       return false;
     } finally {
       optimizer.dispose();
+      this.steps.releaseFirstKernel();
       this.dropLayerInputCache();
     }
   }
@@ -320,7 +343,7 @@ export class Trainer {
         );
         return [
           {
-            kernelGradient: step.kernelGradient,
+            kernelGradients: step.kernelGradients,
             biasGradient: step.biasGradient,
             loss: step.loss,
           },
@@ -351,7 +374,7 @@ export class Trainer {
       return trained.map((layer) => {
         const step = results.get(layer)!;
         return {
-          kernelGradient: step.kernelGradient,
+          kernelGradients: step.kernelGradients,
           biasGradient: step.biasGradient,
           loss: step.loss,
         };
