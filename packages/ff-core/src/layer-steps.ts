@@ -160,8 +160,8 @@ export class LayerSteps {
 
   /**
    * Returns the variables that the gradients of `layers` update, in the order of `stepGradients`.
-   * For the first layer these are the two parts of its kernel and its bias; call
-   * `syncFirstKernel` to copy the parts into the network and `releaseFirstKernel` when done.
+   * For the first layer these are the two parts of its kernel and its bias. `syncFirstKernel`
+   * copies the parts into the network, and `releaseFirstKernel` does so and frees them.
    */
   trainableVariables(layers: number[]): tf.Variable[] {
     return layers.flatMap((index) => {
@@ -390,9 +390,9 @@ export class LayerSteps {
 }
 
 /**
- * Returns row `labels[i]` of `rows` for each i, as a one-hot product: on the wasm backend this is
- * about 3x faster than tf.gather for 50 rows (tfjs 4.22), and it gives the same numbers, because
- * each output sums one row times 1 and zeros.
+ * Returns row `labels[i]` of `rows` for each i, as a one-hot product. On the wasm backend this is
+ * about 3x faster than tf.gather for 50 rows (tfjs 4.22). The numbers are the same, because each
+ * output sums one row times 1 and zeros.
  */
 function labelRowsOf(labels: tf.Tensor1D, rows: tf.Tensor2D): tf.Tensor2D {
   return tf.matMul(tf.oneHot(labels, NUM_CLASSES), rows);

@@ -196,10 +196,7 @@ export class Trainer {
     this.dropLayerInputCache();
   }
 
-  /**
-   * Closed-form gradients of one joint step on the given rows, for tests, with each layer's kernel
-   * gradient whole.
-   */
+  /** Computes the closed-form gradients of one joint step on the given rows, for tests. */
   gradientsFor(
     indices: Int32Array,
   ): {
