@@ -197,9 +197,7 @@ export class Trainer {
   }
 
   /** Computes the closed-form gradients of one joint step on the given rows, for tests. */
-  gradientsFor(
-    indices: Int32Array,
-  ): {
+  gradientsFor(indices: Int32Array): {
     kernelGradient: tf.Tensor2D;
     biasGradient: tf.Tensor1D;
     loss: tf.Scalar;
