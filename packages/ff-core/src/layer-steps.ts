@@ -254,19 +254,20 @@ export class LayerSteps {
     ) as tf.Tensor2D;
     if (!train) return { activity, step: null };
 
-    const { loss, preActivationGradient } = this.localLoss(
-      activity,
-      batch.size,
+    const { loss, coefficients } = this.localLoss(activity, batch.size);
+    // Positive and negative rows separately, because slicing the product of all rows would read
+    // it all back on the wasm backend.
+    const positiveGradient = tf.mul(
+      positiveActivity,
+      tf.expandDims(tf.slice(coefficients, [0], [batch.size]), 1),
     );
-    const positiveGradient = tf.slice(
-      preActivationGradient,
-      [0, 0],
-      [batch.size, -1],
+    const negativeGradient = tf.mul(
+      negativeActivity,
+      tf.expandDims(tf.slice(coefficients, [batch.size], [batch.size]), 1),
     );
-    const negativeGradient = tf.slice(
-      preActivationGradient,
-      [batch.size, 0],
-      [batch.size, -1],
+    const preActivationGradient = tf.concat(
+      [positiveGradient, negativeGradient],
+      0,
     );
     const scaledPositive = tf.div(positiveGradient, normColumn);
     const scaledNegative = tf.div(negativeGradient, normColumn);
@@ -315,7 +316,11 @@ export class LayerSteps {
     const activity = tf.relu(
       tf.add(tf.matMul(normalized, layer.kernel), layer.bias),
     ) as tf.Tensor2D;
-    const { loss, preActivationGradient } = this.localLoss(activity, batchSize);
+    const { loss, coefficients } = this.localLoss(activity, batchSize);
+    const preActivationGradient = tf.mul(
+      activity,
+      tf.expandDims(coefficients, 1),
+    );
     const inputTransposed = transposed ?? tf.transpose(normalized);
     return {
       activity,
@@ -356,7 +361,8 @@ export class LayerSteps {
   }
 
   /**
-   * The FF loss of one layer and its gradient with respect to the pre-activation, in closed form.
+   * The FF loss of one layer and its gradient with respect to the pre-activation, in closed form:
+   * the gradient is each activity row times its entry of `coefficients`.
    * With g = c * sum(y^2) (c = 1/units for mean goodness, 1 for sum) and y = relu(z):
    * dg/dz = 2c * y, d softplus(t - g)/dg = -sigmoid(t - g), d softplus(g - t)/dg = sigmoid(g - t).
    * The loss is the mean over positive rows plus the mean over negative rows.
@@ -364,7 +370,7 @@ export class LayerSteps {
   private localLoss(
     activity: tf.Tensor2D,
     batchSize: number,
-  ): { loss: tf.Scalar; preActivationGradient: tf.Tensor2D } {
+  ): { loss: tf.Scalar; coefficients: tf.Tensor1D } {
     const { threshold } = this.recipe.settings;
     const kind = this.recipe.architecture.goodness;
     const units = activity.shape[1];
@@ -381,11 +387,8 @@ export class LayerSteps {
     const coefficients = tf.concat([
       tf.mul(tf.sigmoid(positiveMargin), -scale),
       tf.mul(tf.sigmoid(negativeMargin), scale),
-    ]); // [2 * batch]
-    return {
-      loss,
-      preActivationGradient: tf.mul(activity, tf.expandDims(coefficients, 1)),
-    };
+    ]) as tf.Tensor1D; // [2 * batch]
+    return { loss, coefficients };
   }
 }
 
