@@ -98,6 +98,10 @@ describe("ff command line", () => {
         "give a port from 0 to 65535",
       ],
       [["train", "--epochs", "many"], "--epochs is not a number"],
+      [["train", "--dataset"], "--dataset needs a value"],
+      [["train", "--seed", "--epochs", "2"], "--seed needs a value"],
+      [["eval", "--model"], "--model needs a value"],
+      [["ads", "--model", "m", "--window"], "--window needs a value"],
     ];
     for (const [args, message] of cases) {
       const result = await run(args);

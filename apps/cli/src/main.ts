@@ -41,6 +41,7 @@ const defaultStreams: Streams = {
 /** Where `train`, `eval` and `ads` look for the dataset files. */
 const DATA_SOURCE_OPTIONS = {
   "data-dir": {
+    requiresArg: true,
     type: "string",
     describe: "folder with the dataset IDX files (raw or .gz), searched first",
   },
@@ -153,6 +154,7 @@ function buildParser(
       "Usage: pnpm ff <command> [options]\n\nForward-Forward training and Accuracy Differential Saliency.",
     )
     .option("backend", {
+      requiresArg: true,
       choices: BACKEND_CHOICES,
       default: "auto" as const,
       describe:
@@ -174,11 +176,13 @@ function buildParser(
       (command) =>
         command
           .option("dataset", {
+            requiresArg: true,
             choices: DATASET_NAMES,
             default: "mnist" as const,
             describe: "dataset to train on",
           })
           .option("preset", {
+            requiresArg: true,
             choices: Object.keys(PRESETS),
             default: "default",
             describe: `recipe to start from: ${Object.values(PRESETS)
@@ -186,66 +190,80 @@ function buildParser(
               .join("; ")}`,
           })
           .option("epochs", {
+            requiresArg: true,
             type: "number",
             describe:
               "epochs per layer (sequential) or in all (joint) [preset]",
           })
           .option("batch-size", {
+            requiresArg: true,
             type: "number",
             describe: "images per mini-batch, 0 for full batch [preset]",
           })
           .option("layers", {
+            requiresArg: true,
             type: "string",
             describe:
               "hidden layer sizes, comma-separated, e.g. 500,500 [preset]",
           })
           .option("learning-rate", {
+            requiresArg: true,
             type: "number",
             describe: "Adam learning rate [preset]",
           })
           .option("learning-rate-decay", {
+            requiresArg: true,
             type: "number",
             describe:
               "factor applied to the learning rate after each epoch, in (0, 1] [preset]",
           })
           .option("threshold", {
+            requiresArg: true,
             type: "number",
             describe: "goodness threshold of the FF loss [preset]",
           })
           .option("seed", {
+            requiresArg: true,
             type: "number",
             describe:
               "random seed for weights, shuffling and negatives [preset]",
           })
           .option("schedule", {
+            requiresArg: true,
             choices: ["sequential", "joint"] as const,
             describe:
               "sequential: each layer trained to the end before the next; joint: all layers every step [preset]",
           })
           .option("negatives", {
+            requiresArg: true,
             choices: ["fixed", "resample", "hard"] as const,
             describe:
               "negative labels: fixed random, resampled each epoch, or hard (most confusable) [preset]",
           })
           .option("normalization", {
+            requiresArg: true,
             choices: ["l2", "rms"] as const,
             describe: "layer input normalisation [preset]",
           })
           .option("goodness", {
+            requiresArg: true,
             choices: ["mean", "sum"] as const,
             describe: "goodness: mean or sum of squared activities [preset]",
           })
           .option("train-count", {
+            requiresArg: true,
             type: "number",
             describe:
               "training images taken from the start of the train split [preset]",
           })
           .option("threads", {
+            requiresArg: true,
             type: "number",
             describe:
               "threads to train on; the joint schedule runs as a pipeline of layers with the same result as 1 thread [2 with at least 2 cores, else 1]",
           })
           .option("out", {
+            requiresArg: true,
             type: "string",
             describe: "model folder to write [runs/<dataset>-<preset>/model]",
           })
@@ -287,20 +305,24 @@ function buildParser(
       (command) =>
         command
           .option("model", {
+            requiresArg: true,
             type: "string",
             demandOption: true,
             describe: "model folder written by ff train",
           })
           .option("dataset", {
+            requiresArg: true,
             choices: DATASET_NAMES,
             describe: "dataset [the one the model was trained on]",
           })
           .option("split", {
+            requiresArg: true,
             choices: ["test", "train"] as const,
             default: "test" as const,
             describe: "split to evaluate on",
           })
           .option("limit", {
+            requiresArg: true,
             type: "number",
             describe: "evaluate only the first N images [all]",
           })
@@ -321,64 +343,77 @@ function buildParser(
       (command) =>
         command
           .option("model", {
+            requiresArg: true,
             type: "string",
             demandOption: true,
             describe: "model folder written by ff train",
           })
           .option("dataset", {
+            requiresArg: true,
             choices: DATASET_NAMES,
             describe: "dataset [the one the model was trained on]",
           })
           .option("split", {
+            requiresArg: true,
             choices: ["test", "train"] as const,
             default: "test" as const,
             describe: "split whose images are occluded",
           })
           .option("window", {
+            requiresArg: true,
             type: "number",
             default: 3,
             describe: "window size k in pixels; the window is k x k",
           })
           .option("stride", {
+            requiresArg: true,
             type: "number",
             default: 1,
             describe: "distance between window centres in pixels",
           })
           .option("baseline", {
+            requiresArg: true,
             type: "string",
             default: "zero",
             describe:
               "value of occluded pixels in raw pixel space: zero (black), mean (the mean image), or a number in [0, 1]",
           })
           .option("limit", {
+            requiresArg: true,
             type: "number",
             describe: "use only the first N images (after --classes) [all]",
           })
           .option("classes", {
+            requiresArg: true,
             type: "string",
             describe: "use only images of these labels, e.g. 3,5,8 [all]",
           })
           .option("method", {
+            requiresArg: true,
             choices: ["fast", "reference"] as const,
             default: "fast" as const,
             describe:
               "fast: exact shortcuts; reference: the plain definition, for checking (slow)",
           })
           .option("batch-size", {
+            requiresArg: true,
             type: "number",
             describe: "rows per network batch; bounds memory [4096]",
           })
           .option("threads", {
+            requiresArg: true,
             type: "number",
             describe:
               "threads to occlude on; the images are split between worker threads with the same result as 1 thread [2 with at least 2 cores, else 1]",
           })
           .option("top", {
+            requiresArg: true,
             type: "number",
             default: 10,
             describe: "windows with the largest drops to list",
           })
           .option("out", {
+            requiresArg: true,
             type: "string",
             describe:
               "saliency folder to write [saliency/ beside the model folder]",
@@ -424,6 +459,7 @@ function buildParser(
               "run folders (model/ and saliency/ side by side), saliency folders or model folders",
           })
           .option("out", {
+            requiresArg: true,
             type: "string",
             default: "runs/viewer",
             describe: "folder to write the site to",
@@ -435,6 +471,7 @@ function buildParser(
               "serve the site on 127.0.0.1 instead of writing it, until Ctrl-C",
           })
           .option("port", {
+            requiresArg: true,
             type: "number",
             default: 0,
             describe: "port for --serve; 0 picks a free one",
@@ -462,7 +499,8 @@ function buildParser(
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
     .fail((message, error) => {
-      if (error) throw error;
+      // yargs reports its own validation failures, such as a flag without its value, as YError.
+      if (error && error.name !== "YError") throw error;
       onUsageFailure(message);
       throw new UsageError(message);
     });
@@ -480,8 +518,13 @@ export function usageLine(message: string): string {
     ([, flag, given, allowed]) =>
       `--${flag} ${given} is not one of: ${allowed!.replaceAll('"', "")}`,
   );
+  const missingValue = /^Not enough arguments following: (\S+)$/.exec(message);
   const text =
-    choices.length > 0 ? choices.join("; ") : message.replace(/\s*\n\s*/g, " ");
+    choices.length > 0
+      ? choices.join("; ")
+      : missingValue !== null
+        ? `--${missingValue[1]} needs a value`
+        : message.replace(/\s*\n\s*/g, " ");
   return `ff: error: ${text} (see pnpm ff --help)\n`;
 }
 
