@@ -144,8 +144,10 @@ export class TrainingImages {
 
 /**
  * The forward pass and closed-form gradients of single layers, shared by training on one thread
- * and by the stages of the pipeline, so that both run the same tensor operations. Every method
- * returns new tensors and is meant to run inside `tf.tidy`.
+ * and by the stages of the pipeline, so that both run the same tensor operations. The step methods
+ * return new tensors and are meant to run inside `tf.tidy`. The methods that manage the first
+ * layer's split kernel (`trainableVariables`, `syncFirstKernel`, `releaseFirstKernel`, `dispose`)
+ * run outside it.
  */
 export class LayerSteps {
   /** The first layer's kernel in two parts while that layer trains; null otherwise. */
@@ -172,12 +174,6 @@ export class LayerSteps {
     });
   }
 
-  /** Returns the current kernel of layer `index` as a new tensor, whether split or not. */
-  currentKernel(index: number): tf.Tensor2D {
-    if (index === 0 && this.split !== null) return this.split.joined();
-    return tf.clone(this.network.layers[index]!.kernel);
-  }
-
   /** Copies the parts of the first layer's kernel, while it trains, into the network's kernel. */
   syncFirstKernel(): void {
     if (this.split === null) return;
@@ -189,6 +185,11 @@ export class LayerSteps {
   /** Copies the first layer's kernel into the network and frees its parts. */
   releaseFirstKernel(): void {
     this.syncFirstKernel();
+    this.dispose();
+  }
+
+  /** Frees the first layer's kernel parts without copying them into the network. */
+  dispose(): void {
     this.split?.dispose();
     this.split = null;
   }
@@ -394,8 +395,8 @@ export class LayerSteps {
 
 /**
  * Returns row `labels[i]` of `rows` for each i, as a one-hot product. On the wasm backend this is
- * about 3x faster than tf.gather for 50 rows (tfjs 4.22). The numbers are the same, because each
- * output sums one row times 1 and zeros.
+ * about 3x faster than tf.gather for 50 rows (tfjs 4.22). On the cpu and wasm backends the numbers
+ * are the same, because each output sums one row times 1 and zeros of finite values.
  */
 function labelRowsOf(labels: tf.Tensor1D, rows: tf.Tensor2D): tf.Tensor2D {
   return tf.matMul(tf.oneHot(labels, NUM_CLASSES), rows);

@@ -276,11 +276,22 @@ class PipelineStage {
         `stage ${this.init.index} keeps the weights of steps ${[...this.snapshots.keys()].join(", ")}, not of step ${step}`,
       );
     }
-    return this.init.layers.map((index, i) => ({
-      index,
-      kernel: new Float32Array(snapshot[2 * i]!.dataSync()),
-      bias: new Float32Array(snapshot[2 * i + 1]!.dataSync()),
-    }));
+    // The first layer's kernel is kept as its label rows and its pixel rows, in this order.
+    let next = 0;
+    return this.init.layers.map((index) => {
+      const parts = snapshot.slice(next, next + (index === 0 ? 2 : 1));
+      next += parts.length;
+      const bias = snapshot[next++]!;
+      const kernel = new Float32Array(
+        parts.reduce((size, part) => size + part.size, 0),
+      );
+      let offset = 0;
+      for (const part of parts) {
+        kernel.set(part.dataSync() as Float32Array, offset);
+        offset += part.size;
+      }
+      return { index, kernel, bias: new Float32Array(bias.dataSync()) };
+    });
   }
 
   dispose(): void {
@@ -288,7 +299,7 @@ class PipelineStage {
     this.images?.dispose();
     this.lossSums.forEach((sum) => sum.dispose());
     this.snapshots.forEach((tensors) => tf.dispose(tensors));
-    this.steps.releaseFirstKernel();
+    this.steps.dispose();
     this.network.dispose();
   }
 
@@ -307,12 +318,9 @@ class PipelineStage {
     return this.steps.trainableVariables(this.init.layers);
   }
 
-  /** Copies of this stage's kernels and biases, kernel then bias for each layer. */
+  /** Copies of this stage's trained variables, in the order of `variables`. */
   private copyWeights(): tf.Tensor[] {
-    return this.init.layers.flatMap((i) => [
-      this.steps.currentKernel(i),
-      tf.clone(this.network.layers[i]!.bias),
-    ]);
+    return this.variables().map((variable) => tf.clone(variable));
   }
 
   private keepSnapshot(step: number): void {

@@ -203,11 +203,18 @@ export class Trainer {
     loss: tf.Scalar;
   }[] {
     const layers = this.network.layers.map((_, i) => i);
-    const steps = this.computeStep(
-      this.sampler.batchOf(indices),
-      layers,
-      layers.length - 1,
-    );
+    // Splits the first layer's kernel as training does, so that tests check that path.
+    this.steps.trainableVariables(layers);
+    let steps: LayerStep[];
+    try {
+      steps = this.computeStep(
+        this.sampler.batchOf(indices),
+        layers,
+        layers.length - 1,
+      );
+    } finally {
+      this.steps.releaseFirstKernel();
+    }
     return steps.map((step) => {
       const kernelGradient = tf.concat(step.kernelGradients, 0);
       tf.dispose(step.kernelGradients);
@@ -226,10 +233,6 @@ export class Trainer {
     lossHistory: number[][],
   ): Promise<boolean> {
     const training = this.recipe.training;
-    const optimizer = new AdamOptimizer(
-      this.steps.trainableVariables(layers),
-      training.learningRate,
-    );
     const deepest = Math.max(...layers);
     // With fixed negatives, or hard ones chosen by the frozen first layer, the input of an upper
     // layer under sequential training never changes.
@@ -239,7 +242,12 @@ export class Trainer {
       training.negatives !== "resample"
     )
       this.cacheLayerInput(eventLayer);
+    let optimizer: AdamOptimizer | null = null;
     try {
+      optimizer = new AdamOptimizer(
+        this.steps.trainableVariables(layers),
+        training.learningRate,
+      );
       for (let epoch = 1; epoch <= training.epochs; epoch++) {
         optimizer.learningRate =
           training.learningRate * training.learningRateDecay ** (epoch - 1);
@@ -302,7 +310,7 @@ export class Trainer {
       }
       return false;
     } finally {
-      optimizer.dispose();
+      optimizer?.dispose();
       this.steps.releaseFirstKernel();
       this.dropLayerInputCache();
     }
