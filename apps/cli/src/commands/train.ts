@@ -158,7 +158,12 @@ export async function runTrain(
     train: firstImages(trainSet, recipe.training.trainCount),
     signal,
     threads: flags.threads ?? defaultThreads(),
-    onEvent: (event) => renderTrainEvent(event, progress),
+    onEvent: (event) =>
+      renderTrainEvent(
+        event,
+        progress,
+        recipe.architecture.layerSizes.length - 1,
+      ),
   });
   progress.finish();
   if (result.stopped) {
@@ -252,21 +257,23 @@ function defaultThreads(): number {
   return Math.min(2, os.availableParallelism());
 }
 
-function renderTrainEvent(event: TrainEvent, progress: ProgressBar): void {
+function renderTrainEvent(
+  event: TrainEvent,
+  progress: ProgressBar,
+  layerCount: number,
+): void {
   if (event.type === "start" && event.threads > 1) {
     progress.log(`pipelining the layers over ${event.threads} threads`);
   } else if (event.type === "step") {
     const where =
       event.layer === null
         ? `epoch ${event.epoch}`
-        : `layer ${event.layer + 1} epoch ${event.epoch}`;
+        : `layer ${event.layer + 1}/${layerCount} epoch ${event.epoch}`;
     progress.update(event.completedSteps, event.totalSteps, where);
   } else if (event.type === "epoch") {
     // Layers are numbered from 1, as in the viewer.
     const where =
-      event.layer === null
-        ? ""
-        : `layer ${event.layer + 1}/${event.loss.length} `;
+      event.layer === null ? "" : `layer ${event.layer + 1}/${layerCount} `;
     const loss = event.loss
       .map((value, i) =>
         Number.isNaN(value) ? null : `L${i + 1} ${value.toFixed(4)}`,
