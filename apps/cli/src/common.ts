@@ -1,4 +1,5 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import path from "node:path";
 import {
   loadDataset,
   type DatasetEvent,
@@ -90,4 +91,48 @@ export function checkDataDir(dataDir: string | undefined): void {
       `--data-dir ${dataDir} is not a folder; give the folder that holds the IDX files`,
     );
   }
+}
+
+/**
+ * Checks before any work that `out` can take the results. A folder holding `marker` (the file of
+ * an earlier result) needs `--overwrite`. When the results replace the whole folder
+ * (`replacesFolder`), a folder with other files is rejected whatever the flags, because replacing
+ * it would delete them. The nearest existing parent must be a folder, so that the write can
+ * succeed at the end.
+ */
+export function checkOutputFolder(
+  out: string,
+  options: {
+    marker: string;
+    what: string;
+    overwrite: boolean;
+    replacesFolder: boolean;
+  },
+): void {
+  if (existsSync(out)) {
+    if (!statSync(out).isDirectory())
+      throw new UsageError(
+        `--out ${out} is a file; give a folder for the ${options.what}`,
+      );
+    const entries = readdirSync(out);
+    if (entries.length === 0) return;
+    if (!entries.includes(options.marker)) {
+      if (!options.replacesFolder) return;
+      throw new UsageError(
+        `--out ${out} contains other files (no ${options.marker}) that writing the ${options.what} ` +
+          `would delete; give a new or empty folder`,
+      );
+    }
+    if (!options.overwrite)
+      throw new UsageError(
+        `${out} already contains a ${options.what}; pass --overwrite to replace it, or choose another --out`,
+      );
+    return;
+  }
+  let parent = path.dirname(out);
+  while (!existsSync(parent)) parent = path.dirname(parent);
+  if (!statSync(parent).isDirectory())
+    throw new UsageError(
+      `--out ${out} cannot be created, because ${parent} is a file; give another --out`,
+    );
 }

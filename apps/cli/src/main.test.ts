@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -78,7 +79,24 @@ describe("ff command line", () => {
   });
 
   it("exits 2 for numbers outside each flag's range", async () => {
+    const aFile = path.join(directory, "a-file");
+    const notes = path.join(directory, "notes");
+    await writeFile(aFile, "not a folder");
+    await mkdir(notes);
+    await writeFile(path.join(notes, "notes.txt"), "kept");
     const cases: [string[], string][] = [
+      [
+        ["train", "--out", path.join(aFile, "model")],
+        `because ${aFile} is a file`,
+      ],
+      [
+        ["ads", "--model", "m", "--out", notes],
+        `--out ${notes} contains other files (no manifest.json)`,
+      ],
+      [
+        ["train", "--epochs", "1", "--epochs", "2"],
+        "--epochs was given more than once (1, 2); give it once",
+      ],
       [
         ["train", "--epochs", "0"],
         "--epochs 0 is invalid; give a whole number of at least 1",
@@ -109,6 +127,7 @@ describe("ff command line", () => {
       expect(result.stderr, args.join(" ")).toContain(message);
       expect(result.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1);
     }
+    expect(await readFile(path.join(notes, "notes.txt"), "utf8")).toBe("kept");
   });
 
   it("accepts a modified copy only with --no-verify-checksums", async () => {
@@ -175,6 +194,30 @@ describe("ff command line", () => {
     const summary = JSON.parse(accepted.stdout);
     expect(summary.trainCount).toBe(200);
     expect(summary.testAccuracy).toBeGreaterThanOrEqual(0);
+  });
+
+  it("writes nothing when training diverges", async () => {
+    const out = path.join(directory, "diverged");
+    const result = await run([
+      "train",
+      "--preset",
+      "tiny",
+      "--train-count",
+      "200",
+      "--epochs",
+      "1",
+      "--learning-rate",
+      "1e300",
+      "--backend",
+      "cpu",
+      "--out",
+      out,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "training diverged: layer 1 has NaN or infinite weights",
+    );
+    expect(existsSync(out)).toBe(false);
   });
 
   it("exits 2 for a --data-dir that is not a folder", async () => {

@@ -150,6 +150,7 @@ function buildParser(
   const print = (value: string): void => streams.stdout(`${value}\n`);
   return yargs()
     .scriptName("ff")
+    .middleware(rejectRepeatedFlags, true)
     .usage(
       "Usage: pnpm ff <command> [options]\n\nForward-Forward training and Accuracy Differential Saliency.",
     )
@@ -504,6 +505,19 @@ function buildParser(
       onUsageFailure(message);
       throw new UsageError(message);
     });
+}
+
+/**
+ * Rejects a flag given more than once, which yargs would turn into an array of its values. The
+ * variadic `runs` of `ff view` is the only option that takes several values.
+ */
+function rejectRepeatedFlags(args: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(args)) {
+    if (key === "_" || key === "runs" || !Array.isArray(value)) continue;
+    throw new UsageError(
+      `--${key} was given more than once (${value.join(", ")}); give it once`,
+    );
+  }
 }
 
 /**

@@ -173,7 +173,7 @@ describe("ff ads --classes 3,5 --limit 50", () => {
     ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      `ff: error: ${saliencyDir} already holds a saliency folder; pass --overwrite to replace it, or choose another --out\n`,
+      `ff: error: ${saliencyDir} already contains a saliency folder; pass --overwrite to replace it, or choose another --out\n`,
     );
     const after = await readFolder(saliencyDir);
     expect([...after.keys()]).toEqual([...before.keys()]);

@@ -15,7 +15,12 @@ import { DATASET_NAMES, type DatasetName, type Split } from "@ffads/datasets";
 import { loadModel, type LabelledImages } from "@ffads/ff-core";
 
 import { selectBackend, type BackendChoice } from "../backend.ts";
-import { checkDataDir, describeBackend, loadSplit } from "../common.ts";
+import {
+  checkDataDir,
+  checkOutputFolder,
+  describeBackend,
+  loadSplit,
+} from "../common.ts";
 import { InterruptedError, UsageError } from "../errors.ts";
 import type { Streams } from "../main.ts";
 import { formatDuration, ProgressBar } from "../progress.ts";
@@ -98,11 +103,12 @@ export async function runAdsCommand(
   const out = path.resolve(
     flags.out ?? path.join(path.dirname(modelDir), "saliency"),
   );
-  if (!flags.overwrite && existsSync(path.join(out, "manifest.json"))) {
-    throw new UsageError(
-      `${out} already holds a saliency folder; pass --overwrite to replace it, or choose another --out`,
-    );
-  }
+  checkOutputFolder(out, {
+    marker: "manifest.json",
+    what: "saliency folder",
+    overwrite: flags.overwrite,
+    replacesFolder: true,
+  });
   checkDataDir(flags.dataDir);
   const baseline = parseBaseline(flags.baseline);
   const classes =
@@ -193,6 +199,12 @@ export async function runAdsCommand(
         classes ?? Array.from({ length: set.classNames.length }, (_, i) => i),
       figures,
     });
+    if (signal.aborted) {
+      await rm(staging, { recursive: true, force: true });
+      throw new InterruptedError(
+        `ADS interrupted; nothing was written to ${out}`,
+      );
+    }
     await replaceFolder(staging, out);
 
     const windowCount = result.gridShape[0] * result.gridShape[1];

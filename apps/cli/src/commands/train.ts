@@ -1,4 +1,3 @@
-import { existsSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -17,6 +16,7 @@ import {
 import { selectBackend, type BackendChoice } from "../backend.ts";
 import {
   checkDataDir,
+  checkOutputFolder,
   describeBackend,
   firstImages,
   loadSplit,
@@ -107,14 +107,12 @@ export async function runTrain(
   const out = path.resolve(
     flags.out ?? path.join("runs", `${flags.dataset}-${flags.preset}`, "model"),
   );
-  if (!flags.overwrite && existsSync(path.join(out, "model.json"))) {
-    throw new UsageError(
-      `${out} already holds a model; pass --overwrite to replace it, or choose another --out`,
-    );
-  }
-  if (existsSync(out) && !statSync(out).isDirectory()) {
-    throw new UsageError(`--out ${out} is a file; give a folder for the model`);
-  }
+  checkOutputFolder(out, {
+    marker: "model.json",
+    what: "model",
+    overwrite: flags.overwrite,
+    replacesFolder: false,
+  });
   checkDataDir(flags.dataDir);
   // Every dataset here has 28 x 28 images, so the settings can be checked before anything loads.
   const early = recipeFromFlags(flags, 784);
@@ -177,6 +175,20 @@ export async function runTrain(
     result.network.dispose();
     throw new InterruptedError(
       `training interrupted; nothing was written to ${out}`,
+    );
+  }
+  const diverged = result.network
+    .toArrays()
+    .findIndex(
+      (layer) =>
+        !layer.kernel.every(Number.isFinite) ||
+        !layer.bias.every(Number.isFinite),
+    );
+  if (diverged !== -1) {
+    result.network.dispose();
+    throw new Error(
+      `training diverged: layer ${diverged + 1} has NaN or infinite weights; lower ` +
+        `--learning-rate (${recipe.training.learningRate}) or change --threshold; nothing was written to ${out}`,
     );
   }
   progress.log("evaluating");
