@@ -116,6 +116,10 @@ describe("ff command line", () => {
         "give a port from 0 to 65535",
       ],
       [["train", "--epochs", "many"], "--epochs is not a number"],
+      [
+        ["train", "--seed", "4294967296"],
+        "--seed 4294967296 is invalid; give a whole number from 0 to 4294967295",
+      ],
       [["train", "--dataset"], "--dataset needs a value"],
       [["train", "--seed", "--epochs", "2"], "--seed needs a value"],
       [["eval", "--model"], "--model needs a value"],

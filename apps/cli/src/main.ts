@@ -282,7 +282,7 @@ function buildParser(
               "learning-rate": "positive",
               "learning-rate-decay": "fraction",
               threshold: "finite",
-              seed: "natural",
+              seed: "seed",
               "train-count": "count",
               threads: "count",
             }),
@@ -544,7 +544,7 @@ export function usageLine(message: string): string {
 
 /** The range of values a numeric flag accepts. */
 type NumberKind =
-  "count" | "natural" | "positive" | "fraction" | "finite" | "port";
+  "count" | "natural" | "seed" | "positive" | "fraction" | "finite" | "port";
 
 const NUMBER_RULES: Record<
   NumberKind,
@@ -557,6 +557,11 @@ const NUMBER_RULES: Record<
   natural: {
     test: (v) => Number.isInteger(v) && v >= 0,
     expected: "a whole number of at least 0",
+  },
+  // The seeded generator keeps 32 bits, so larger seeds would repeat smaller ones.
+  seed: {
+    test: (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff,
+    expected: "a whole number from 0 to 4294967295",
   },
   positive: { test: (v) => v > 0, expected: "a number above 0" },
   fraction: {

@@ -235,12 +235,15 @@ export async function runAdsCommand(
 }
 
 export function formatAdsSummary(summary: AdsSummary): string {
-  const drops = summary.largestDrops.map(
-    (drop) =>
+  const drops = summary.largestDrops.map((drop) => {
+    // Rounded first, so that a tiny negative drop prints as +0.00, not -0.00.
+    const points = Math.round(drop.dropPoints * 100) / 100 || 0;
+    return (
       `  (${String(drop.row).padStart(2)}, ${String(drop.col).padStart(2)})  ` +
-      `${drop.dropPoints >= 0 ? "+" : ""}${drop.dropPoints.toFixed(2)} points ` +
-      `(occluded accuracy ${(drop.occludedAccuracy * 100).toFixed(2)}%)`,
-  );
+      `${points >= 0 ? "+" : ""}${points.toFixed(2)} points ` +
+      `(occluded accuracy ${(drop.occludedAccuracy * 100).toFixed(2)}%)`
+    );
+  });
   return [
     `saliency folder: ${summary.saliency}`,
     `clean accuracy:  ${(summary.cleanAccuracy * 100).toFixed(2)}% on ${summary.imageCount} ${summary.dataset} ${summary.split} images`,
