@@ -116,6 +116,8 @@ describe("ff command line", () => {
         "give a port from 0 to 65535",
       ],
       [["train", "--epochs", "many"], "--epochs is not a number"],
+      [["ads", "--model", "m", "--batch-size", "1"], "from 16 to 65536"],
+      [["ads", "--model", "m", "--threads", "1000"], "from 1 to 64"],
       [
         ["train", "--seed", "4294967296"],
         "--seed 4294967296 is invalid; give a whole number from 0 to 4294967295",

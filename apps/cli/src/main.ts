@@ -284,7 +284,7 @@ function buildParser(
               threshold: "finite",
               seed: "seed",
               "train-count": "count",
-              threads: "count",
+              threads: "threads",
             }),
           ),
       async (args) => {
@@ -430,8 +430,8 @@ function buildParser(
               window: "count",
               stride: "count",
               limit: "count",
-              "batch-size": "count",
-              threads: "count",
+              "batch-size": "rows",
+              threads: "threads",
               top: "natural",
             }),
           ),
@@ -544,7 +544,15 @@ export function usageLine(message: string): string {
 
 /** The range of values a numeric flag accepts. */
 type NumberKind =
-  "count" | "natural" | "seed" | "positive" | "fraction" | "finite" | "port";
+  | "count"
+  | "natural"
+  | "seed"
+  | "rows"
+  | "threads"
+  | "positive"
+  | "fraction"
+  | "finite"
+  | "port";
 
 const NUMBER_RULES: Record<
   NumberKind,
@@ -557,6 +565,18 @@ const NUMBER_RULES: Record<
   natural: {
     test: (v) => Number.isInteger(v) && v >= 0,
     expected: "a whole number of at least 0",
+  },
+  // ADS batches below 16 rows are rejected by the engine, and 65,536 rows of 784 pixels already
+  // take 205 MB per batch.
+  rows: {
+    test: (v) => Number.isInteger(v) && v >= 16 && v <= 65536,
+    expected: "a whole number from 16 to 65536",
+  },
+  // Each thread is a worker with its own tfjs (16 of them took 850 MB in one test), so a typo
+  // like 1000 is rejected.
+  threads: {
+    test: (v) => Number.isInteger(v) && v >= 1 && v <= 64,
+    expected: "a whole number from 1 to 64",
   },
   // The seeded generator keeps 32 bits, so larger seeds would repeat smaller ones.
   seed: {
