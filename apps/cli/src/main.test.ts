@@ -125,6 +125,7 @@ describe("ff command line", () => {
       [["train", "--dataset"], "--dataset needs a value"],
       [["train", "--seed", "--epochs", "2"], "--seed needs a value"],
       [["eval", "--model"], "--model needs a value"],
+      [["eval"], "--model is required"],
       [["ads", "--model", "m", "--window"], "--window needs a value"],
     ];
     for (const [args, message] of cases) {

@@ -533,12 +533,18 @@ export function usageLine(message: string): string {
       `--${flag} ${given} is not one of: ${allowed!.replaceAll('"', "")}`,
   );
   const missingValue = /^Not enough arguments following: (\S+)$/.exec(message);
+  const missingFlags = /^Missing required arguments?: (.+)$/.exec(message);
   const text =
     choices.length > 0
       ? choices.join("; ")
       : missingValue !== null
         ? `--${missingValue[1]} needs a value`
-        : message.replace(/\s*\n\s*/g, " ");
+        : missingFlags !== null
+          ? `${missingFlags[1]!
+              .split(", ")
+              .map((flag) => `--${flag}`)
+              .join(", ")} is required`
+          : message.replace(/\s*\n\s*/g, " ");
   return `ff: error: ${text} (see pnpm ff --help)\n`;
 }
 
