@@ -377,7 +377,7 @@ function buildParser(
             type: "string",
             default: "zero",
             describe:
-              "value of occluded pixels in raw pixel space: zero (black), mean (the mean image), or a number in [0, 1]",
+              "value of occluded pixels in raw pixel space: zero (black), mean (the mean of the images explained), or a number in [0, 1]",
           })
           .option("limit", {
             requiresArg: true,
