@@ -26,14 +26,14 @@ export interface DataSourceFlags {
   verifyChecksums: boolean;
 }
 
-/** Loads a split, reporting downloads on stderr. */
+/** Loads a split, reporting downloads and the folder the files came from on stderr. */
 export async function loadSplit(
   dataset: DatasetName,
   split: Split,
   options: DataSourceFlags,
   report: (line: string) => void,
 ): Promise<ImageSet> {
-  return loadDataset(dataset, split, {
+  const set = await loadDataset(dataset, split, {
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.download ? { download: true } : {}),
     verifyChecksums: options.verifyChecksums,
@@ -45,6 +45,8 @@ export async function loadSplit(
       if (event.type === "download-complete") report(`saved ${event.path}`);
     },
   });
+  report(`${dataset} ${split} split: ${set.count} images from ${set.source}`);
+  return set;
 }
 
 /** Returns the first `limit` images of a set, or all of them when `limit` is undefined. */
