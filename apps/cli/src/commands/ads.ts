@@ -342,7 +342,7 @@ function renderAdsEvent(event: AdsEvent, progress: ProgressBar): void {
     progress.update(event.completed, event.total, event.stage);
     if (!progress.isInteractive)
       logTenths(event.stage, event.completed, event.total, progress);
-  } else if (event.type === "end") {
+  } else if (event.type === "end" && !event.stopped) {
     const pairs = event.pairs;
     progress.log(
       `settled ${pairs.total} pairs: ${pairs.unchanged} unchanged, ${pairs.certified} certified, ` +
