@@ -87,7 +87,9 @@ export async function main(
     streams.stderr("\nstopping; press Ctrl-C again to quit at once\n");
     controller.abort();
   };
+  // SIGTERM (from kill or timeout) stops the same way, so that nothing is left half-written.
   process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   let exitCode = 0;
   let verbose = argv.includes("--verbose");
   let usageFailure: string | null = null;
@@ -114,6 +116,7 @@ export async function main(
     }
   } finally {
     process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
   return exitCode;
 }
