@@ -106,7 +106,7 @@ export function checkOutputFolder(
   out: string,
   options: {
     marker: string;
-    what: string;
+    resultName: string;
     overwrite: boolean;
     replacesFolder: boolean;
   },
@@ -114,20 +114,20 @@ export function checkOutputFolder(
   if (existsSync(out)) {
     if (!statSync(out).isDirectory())
       throw new UsageError(
-        `--out ${out} is a file; give a folder for the ${options.what}`,
+        `--out ${out} is a file; give a folder for the ${options.resultName}`,
       );
     const entries = readdirSync(out);
     if (entries.length === 0) return;
     if (!entries.includes(options.marker)) {
       if (!options.replacesFolder) return;
       throw new UsageError(
-        `--out ${out} contains other files (no ${options.marker}) that writing the ${options.what} ` +
+        `--out ${out} contains other files (no ${options.marker}) that writing the ${options.resultName} ` +
           `would delete; give a new or empty folder`,
       );
     }
     if (!options.overwrite)
       throw new UsageError(
-        `${out} already contains a ${options.what}; pass --overwrite to replace it, or choose another --out`,
+        `${out} already contains a ${options.resultName}; pass --overwrite to replace it, or choose another --out`,
       );
     return;
   }

@@ -58,6 +58,21 @@ const DATA_SOURCE_OPTIONS = {
   },
 } as const;
 
+/** The model to read and its dataset, shared by eval and ads. */
+const SAVED_MODEL_OPTIONS = {
+  model: {
+    requiresArg: true,
+    type: "string",
+    demandOption: true,
+    describe: "model folder written by ff train",
+  },
+  dataset: {
+    requiresArg: true,
+    choices: DATASET_NAMES,
+    describe: "dataset [the one the model was trained on]",
+  },
+} as const;
+
 /** Error codes of the packages that mean the user passed an impossible setting. */
 const USAGE_ERROR_CODES = new Set([
   "INVALID_CONFIG",
@@ -308,17 +323,7 @@ function buildParser(
       "measure the accuracy of a saved model",
       (command) =>
         command
-          .option("model", {
-            requiresArg: true,
-            type: "string",
-            demandOption: true,
-            describe: "model folder written by ff train",
-          })
-          .option("dataset", {
-            requiresArg: true,
-            choices: DATASET_NAMES,
-            describe: "dataset [the one the model was trained on]",
-          })
+          .options(SAVED_MODEL_OPTIONS)
           .option("split", {
             requiresArg: true,
             choices: ["test", "train"] as const,
@@ -346,17 +351,7 @@ function buildParser(
       "measure Accuracy Differential Saliency maps of a saved model",
       (command) =>
         command
-          .option("model", {
-            requiresArg: true,
-            type: "string",
-            demandOption: true,
-            describe: "model folder written by ff train",
-          })
-          .option("dataset", {
-            requiresArg: true,
-            choices: DATASET_NAMES,
-            describe: "dataset [the one the model was trained on]",
-          })
+          .options(SAVED_MODEL_OPTIONS)
           .option("split", {
             requiresArg: true,
             choices: ["test", "train"] as const,

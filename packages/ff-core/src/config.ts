@@ -99,8 +99,8 @@ export const PAPER_RECIPE: Recipe = {
 /**
  * The default recipe: the paper's network, trained layer by layer on mini-batches of 100 with hard
  * negatives and a decaying learning rate. Sized for at least 97% MNIST test accuracy within 10
- * minutes on 2 CPU cores with the wasm backend (97.40% with seed 1, 97.13% and 97.10% with seeds 2
- * and 3, in about 7 minutes of training); docs/benchmarks.md has the runs.
+ * minutes on 2 CPU cores with the wasm backend. Three measured runs gave 97.10% to 97.40% after
+ * about 7 minutes of training; docs/benchmarks.md lists them.
  */
 export const DEFAULT_RECIPE: Recipe = {
   name: "default",

@@ -394,8 +394,8 @@ export class LayerSteps {
 }
 
 /**
- * Returns row `labels[i]` of `rows` for each i, as a one-hot product. On the wasm backend this is
- * about 3x faster than tf.gather for 50 rows (tfjs 4.22). On the cpu and wasm backends the numbers
+ * Returns row `labels[i]` of `rows` for each i, as a one-hot product. On the wasm backend this took
+ * 0.21 ms against 0.74 ms for tf.gather of 50 rows in a one-off timing (tfjs 4.22). On the cpu and wasm backends the numbers
  * are the same, because each output sums one row times 1 and zeros of finite values.
  */
 function labelRowsOf(labels: tf.Tensor1D, rows: tf.Tensor2D): tf.Tensor2D {

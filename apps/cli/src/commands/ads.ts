@@ -105,7 +105,7 @@ export async function runAdsCommand(
   );
   checkOutputFolder(out, {
     marker: "manifest.json",
-    what: "saliency folder",
+    resultName: "saliency folder",
     overwrite: flags.overwrite,
     replacesFolder: true,
   });

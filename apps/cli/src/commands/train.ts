@@ -109,7 +109,7 @@ export async function runTrain(
   );
   checkOutputFolder(out, {
     marker: "model.json",
-    what: "model",
+    resultName: "model",
     overwrite: flags.overwrite,
     replacesFolder: false,
   });
